@@ -1,0 +1,99 @@
+// Engine: the whole FUSE-free filesystem — the tree the views built, the chunk cache in its
+// arena, the worker pool, and the read path with sequential prefetch. The FUSE adapter is a thin
+// layer over this; the unit tests drive it directly.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "weightfs/arena.hpp"
+#include "weightfs/catalog.hpp"
+#include "weightfs/chunk_cache.hpp"
+#include "weightfs/stats.hpp"
+#include "weightfs/view.hpp"
+#include "weightfs/worker_pool.hpp"
+
+namespace wfs {
+
+struct EngineConfig {
+    std::string source;
+    ArenaConfig arena;
+    uint64_t chunk_size = 2ull << 20;
+    unsigned threads = 0;        // worker threads; 0 = one per core
+    unsigned fuse_threads = 0;   // FUSE loop threads, to size the minimum cache
+    unsigned prefetch = 8;       // chunks ahead of a sequential reader
+    std::string preload;         // glob of mount paths to warm at start
+    ViewOptions views;
+};
+
+// One open virtual file: remembers where the reader was, to detect sequential access.
+struct OpenFile {
+    uint64_t ino = 0;
+    VirtualFilePtr file;
+    std::atomic<uint64_t> next_offset{0};
+    std::atomic<uint64_t> prefetched_to{0};  // chunk index prefetch has been queued up to
+};
+
+// The pinned chunks behind one read reply: iov points into the cache until this is destroyed.
+struct ReadReply {
+    std::vector<ChunkCache::Pin> pins;
+    std::vector<iovec> iov;
+};
+
+class Engine {
+public:
+    // Scans SOURCE and builds the views (cheap: headers only). No memory is reserved yet.
+    static Result<std::unique_ptr<Engine>> create(const EngineConfig& config);
+    // Reserves the arena and starts the workers (after daemonizing: forking loses both).
+    Status start();
+    ~Engine();
+
+    const VirtualTree& tree() const { return tree_; }
+    const std::string& models_text() const { return models_text_; }
+    std::string status_text();
+
+    std::unique_ptr<OpenFile> open(uint64_t ino);
+    void close(OpenFile& f);
+    // Serves [offset, offset+len) clipped to the file's size; an error maps to an errno.
+    Result<ReadReply> read(OpenFile& f, uint64_t offset, size_t len);
+
+    Stats& stats() { return stats_; }
+    ChunkCache& cache() { return *cache_; }
+    const EngineConfig& config() const { return config_; }
+    const Arena& arena() const { return *arena_; }
+    void preload();
+
+private:
+    explicit Engine(EngineConfig c) : config_(std::move(c)) {}
+    void prefetch_after(OpenFile& f, uint64_t chunk);
+    void log_read_error(const std::string& path, const Error& e);
+
+    EngineConfig config_;
+    Catalog catalog_;
+    VirtualTree tree_;
+    ViewReport report_;
+    std::string models_text_;
+    std::unique_ptr<Arena> arena_;
+    std::unique_ptr<ChunkCache> cache_;
+    std::unique_ptr<WorkerPool> pool_;
+    Stats stats_;
+    std::chrono::steady_clock::time_point started_;
+
+    std::mutex open_mu_;  // guards open_counts_ (leaf lock: nothing else is taken under it)
+    std::map<uint64_t, unsigned> open_counts_;
+    std::mutex log_mu_;   // guards last_log_ (leaf lock)
+    std::map<std::string, std::chrono::steady_clock::time_point> last_log_;
+};
+
+// Parses "8G", "512M", "1048576", "2MiB" into bytes.
+Result<uint64_t> parse_size(const std::string& text);
+std::string format_bytes(uint64_t bytes);
+
+}  // namespace wfs

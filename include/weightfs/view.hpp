@@ -1,0 +1,55 @@
+// View: one top-level folder of the mount (concat/, r4/, …). A view reads the Catalog and adds
+// virtual files to the tree under its own name; what it shows and what it refuses go to the
+// report behind .weightfs/models. Adding a view = one file in src/views/ + one registry line.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "weightfs/catalog.hpp"
+#include "weightfs/virtual_tree.hpp"
+
+namespace wfs {
+
+enum class MergeOrder { Mainline, Ik };
+
+struct ViewOptions {
+    MergeOrder merge_order = MergeOrder::Mainline;
+};
+
+struct Shown {
+    std::string path;  // in the mount, e.g. "concat/dir/model.gguf"
+    std::string what;  // "split set of 5 shards", "part set of 3", "file"
+    uint64_t size = 0;
+};
+
+struct ViewReport {
+    std::vector<Shown> shown;
+    std::vector<Problem> problems;
+};
+
+struct ViewContext {
+    const Catalog& catalog;
+    const ViewOptions& options;
+    VirtualTree& tree;
+    ViewReport& report;
+};
+
+class View {
+public:
+    virtual ~View() = default;
+    virtual std::string name() const = 0;
+    virtual void build(ViewContext& ctx) const = 0;
+};
+
+// The registry: every view, in the order they appear at the mount root.
+std::vector<std::unique_ptr<View>> make_views();
+
+// Builds the whole tree: each view's folder plus the .weightfs/ control files.
+VirtualTree build_tree(const Catalog& catalog, const ViewOptions& options, ViewReport& report);
+
+// The text of .weightfs/models: what each view shows, and every problem with file, offset, reason.
+std::string render_models(const Catalog& catalog, const ViewReport& report);
+
+}  // namespace wfs

@@ -1,0 +1,44 @@
+// VirtualFile: what a view shows at one path — an exact size, the extents that produce its
+// bytes, and where they come from. Immutable once built; shared by the tree and the cache.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "weightfs/extent.hpp"
+
+namespace wfs {
+
+class VirtualFile {
+public:
+    VirtualFile(std::string view, std::vector<Extent> extents, uint64_t size, std::vector<std::string> sources,
+                uint32_t mode = 0444, int64_t mtime = 0);
+
+    // Produces bytes [offset, offset+len) into dst. Precondition: offset + len <= size().
+    Status produce(uint64_t offset, size_t len, uint8_t* dst) const;
+
+    uint64_t size() const { return size_; }
+    const std::string& view() const { return view_; }
+    const std::vector<std::string>& sources() const { return sources_; }
+    const std::vector<Extent>& extents() const { return extents_; }
+    uint32_t mode() const { return mode_; }
+    int64_t mtime() const { return mtime_; }
+
+    // Cache key: unique per VirtualFile for the life of the process.
+    uint64_t id() const { return id_; }
+
+private:
+    std::string view_;
+    std::vector<Extent> extents_;
+    uint64_t size_;
+    std::vector<std::string> sources_;  // source paths relative to SOURCE
+    uint32_t mode_;
+    int64_t mtime_;
+    uint64_t id_;
+};
+
+using VirtualFilePtr = std::shared_ptr<const VirtualFile>;
+
+}  // namespace wfs

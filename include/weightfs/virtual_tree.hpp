@@ -1,0 +1,51 @@
+// VirtualTree: the namespace the mount shows — directories, virtual files and live status
+// files, keyed by inode numbers that are assigned in a deterministic order and never change
+// while mounted. Built once at start-up; read concurrently without locks afterwards.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "weightfs/virtual_file.hpp"
+
+namespace wfs {
+
+enum class NodeKind { Directory, File, Status, Models };
+
+struct Node {
+    uint64_t ino = 0;
+    uint64_t parent = 0;
+    std::string name;
+    NodeKind kind = NodeKind::Directory;
+    std::map<std::string, uint64_t> children;  // directories only, sorted for readdir
+    VirtualFilePtr file;                       // File only
+    std::string view;                          // top-level view this node belongs to
+};
+
+class VirtualTree {
+public:
+    static constexpr uint64_t kRoot = 1;
+    VirtualTree();
+
+    // Creates (or finds) the directory at `path` ("a/b/c", relative to the root).
+    uint64_t ensure_dir(const std::string& path, const std::string& view);
+    // Adds a node under `dir`; returns 0 when the name is taken.
+    uint64_t add(uint64_t dir, const std::string& name, NodeKind kind, VirtualFilePtr file, const std::string& view);
+    // Adds a file at `path`, creating parent directories.
+    uint64_t add_file(const std::string& path, VirtualFilePtr file, const std::string& view);
+
+    const Node* get(uint64_t ino) const { return ino >= 1 && ino < nodes_.size() ? &nodes_[ino] : nullptr; }
+    const Node* lookup(uint64_t dir, const std::string& name) const;
+    std::string path_of(uint64_t ino) const;
+    size_t size() const { return nodes_.size() - 1; }
+
+    // Every regular virtual file with its path (for preload and the models listing).
+    std::vector<std::pair<std::string, VirtualFilePtr>> files() const;
+
+private:
+    std::vector<Node> nodes_;  // index = ino; [0] unused
+};
+
+}  // namespace wfs

@@ -1,0 +1,192 @@
+#include "weightfs/catalog.hpp"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "formats/gguf.hpp"
+#include "transforms/part_names.hpp"
+
+namespace wfs {
+
+std::string join_rel(const std::string& dir, const std::string& name) { return dir.empty() ? name : dir + "/" + name; }
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+class Scanner {
+public:
+    explicit Scanner(Catalog& c) : cat_(c) {}
+
+    void scan_dir(const std::string& abs, const std::string& rel) {
+        struct stat st {};
+        if (stat(abs.c_str(), &st) != 0) return;
+        if (!visited_.insert({st.st_dev, st.st_ino}).second) {
+            cat_.problems.push_back({"catalog", rel, 0, "directory already scanned (symlink loop or duplicate link)"});
+            return;
+        }
+        cat_.dirs.push_back(rel);
+        DIR* d = opendir(abs.c_str());
+        if (!d) {
+            cat_.problems.push_back({"catalog", rel, 0, std::string("cannot read directory: ") + std::strerror(errno)});
+            return;
+        }
+        std::vector<std::string> names;
+        while (dirent* e = readdir(d)) {
+            std::string n = e->d_name;
+            // Dot entries are skipped: ".", "..", and hidden state such as HF's ".locks" or ".no_exist".
+            if (!n.empty() && n[0] != '.') names.push_back(n);
+        }
+        closedir(d);
+        std::sort(names.begin(), names.end());
+
+        std::vector<std::string> files, subdirs;
+        for (const auto& n : names) {
+            std::string child_abs = abs + "/" + n, child_rel = join_rel(rel, n);
+            struct stat ls {};
+            if (lstat(child_abs.c_str(), &ls) != 0) continue;
+            if (S_ISLNK(ls.st_mode)) {
+                char resolved[PATH_MAX];
+                if (!realpath(child_abs.c_str(), resolved)) {
+                    cat_.problems.push_back({"catalog", child_rel, 0, "dangling symlink"});
+                    continue;
+                }
+                std::string target = resolved;
+                if (target != cat_.root && target.rfind(cat_.root + "/", 0) != 0) {
+                    cat_.problems.push_back({"catalog", child_rel, 0, "symlink leaves SOURCE (to " + target + "); not followed"});
+                    continue;
+                }
+                if (stat(child_abs.c_str(), &ls) != 0) continue;
+            }
+            if (S_ISDIR(ls.st_mode)) subdirs.push_back(n);
+            else if (S_ISREG(ls.st_mode)) files.push_back(n);
+        }
+        classify(abs, rel, files);
+        for (const auto& n : subdirs) scan_dir(abs + "/" + n, join_rel(rel, n));
+    }
+
+private:
+    SourceFilePtr open_file(const std::string& abs, const std::string& rel) {
+        auto f = SourceFile::open(abs, rel);
+        if (!f) {
+            cat_.problems.push_back({"catalog", rel, 0, f.error().message});
+            return nullptr;
+        }
+        return std::move(f).value();
+    }
+
+    // Opens and parses one GGUF; records the problem and returns false when it is unusable.
+    bool open_gguf(const std::string& abs, const std::string& rel, GgufFile& out) {
+        out.rel = rel;
+        out.file = open_file(abs, rel);
+        if (!out.file) return false;
+        auto h = gguf::read_header(FileByteReader(*out.file));
+        if (!h) {
+            cat_.problems.push_back({"catalog", rel, h.error().offset, h.error().message});
+            return false;
+        }
+        out.header = std::make_shared<const gguf::Header>(std::move(h).value());
+        return true;
+    }
+
+    void classify(const std::string& abs, const std::string& rel, const std::vector<std::string>& files) {
+        std::set<std::string> taken;
+        // gguf-split sets, grouped by (prefix, count).
+        std::map<std::pair<std::string, uint32_t>, std::map<uint32_t, std::string>> sets;
+        for (const auto& f : files)
+            if (auto s = parse_split_name(f)) {
+                sets[{s->prefix, s->count}][s->index] = f;
+                taken.insert(f);
+            }
+        for (auto& [key, members] : sets) {
+            const auto& [prefix, count] = key;
+            if (members.size() != count) {
+                for (uint32_t i = 1; i <= count; ++i)
+                    if (!members.count(i)) {
+                        for (auto& m : members)
+                            cat_.problems.push_back({"catalog", join_rel(rel, m.second), 0,
+                                                     "split set '" + prefix + "' is incomplete: shard " +
+                                                         split_name(prefix, i, count) + " is missing"});
+                        break;
+                    }
+                continue;
+            }
+            SplitSet set{rel, prefix, {}};
+            bool ok = true;
+            for (auto& [index, name] : members) {
+                GgufFile g;
+                if (!open_gguf(abs + "/" + name, join_rel(rel, name), g)) ok = false;
+                set.shards.push_back(std::move(g));
+            }
+            if (ok) cat_.splits.push_back(std::move(set));
+            else
+                cat_.problems.push_back({"catalog", join_rel(rel, prefix), 0,
+                                         "split set '" + prefix + "' left out: a shard failed to parse"});
+        }
+
+        // Raw part sets among the rest.
+        std::vector<std::string> rest;
+        for (const auto& f : files)
+            if (!taken.count(f)) rest.push_back(f);
+        std::map<std::string, std::string> part_problems;
+        for (auto& plan : plan_part_sets(rest, part_problems)) {
+            if (std::binary_search(files.begin(), files.end(), plan.base)) {
+                for (auto& m : plan.members)
+                    part_problems[m] = "part set '" + plan.base + "' collides with an existing file of that name";
+                continue;
+            }
+            PartSet ps{rel, plan.base, {}};
+            bool ok = true;
+            for (auto& m : plan.members) {
+                taken.insert(m);
+                auto f = open_file(abs + "/" + m, join_rel(rel, m));
+                if (!f) ok = false;
+                ps.parts.push_back(std::move(f));
+            }
+            if (ok) cat_.parts.push_back(std::move(ps));
+        }
+        for (auto& [f, reason] : part_problems) {
+            taken.insert(f);
+            cat_.problems.push_back({"catalog", join_rel(rel, f), 0, reason});
+        }
+
+        // Single files: GGUFs are parsed, everything else is plain.
+        for (const auto& f : files) {
+            if (taken.count(f)) continue;
+            std::string child_rel = join_rel(rel, f);
+            if (ends_with(f, ".gguf")) {
+                GgufFile g;
+                if (open_gguf(abs + "/" + f, child_rel, g)) cat_.ggufs.push_back(std::move(g));
+                continue;
+            }
+            if (auto file = open_file(abs + "/" + f, child_rel)) cat_.plain.push_back({child_rel, std::move(file)});
+        }
+    }
+
+    Catalog& cat_;
+    std::set<std::pair<dev_t, ino_t>> visited_;
+};
+
+}  // namespace
+
+Result<Catalog> Catalog::scan(const std::string& root) {
+    char resolved[PATH_MAX];
+    if (!realpath(root.c_str(), resolved)) return make_error(errno, root + ": " + std::strerror(errno));
+    struct stat st {};
+    if (stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode)) return make_error(ENOTDIR, root + ": not a directory");
+    Catalog c;
+    c.root = resolved;
+    Scanner(c).scan_dir(c.root, "");
+    return c;
+}
+
+}  // namespace wfs

@@ -1,0 +1,243 @@
+#include "weightfs/engine.hpp"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cinttypes>
+#include <cstdio>
+#include <sstream>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+namespace wfs {
+
+Result<uint64_t> parse_size(const std::string& text) {
+    size_t pos = 0;
+    while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) ++pos;
+    if (pos == 0 || pos > 19) return make_error(EINVAL, "'" + text + "' is not a size (e.g. 512M, 8G)");
+    uint64_t n = std::stoull(text.substr(0, pos));
+    std::string unit = text.substr(pos);
+    if (unit.size() == 3 && unit.compare(1, 2, "iB") == 0) unit.resize(1);
+    else if (unit.size() == 2 && (unit[1] == 'B' || unit[1] == 'b')) unit.resize(1);
+    uint64_t mult = 1;
+    if (unit.empty() || unit == "B" || unit == "b") mult = 1;
+    else if (unit == "K" || unit == "k") mult = 1ull << 10;
+    else if (unit == "M" || unit == "m") mult = 1ull << 20;
+    else if (unit == "G" || unit == "g") mult = 1ull << 30;
+    else if (unit == "T" || unit == "t") mult = 1ull << 40;
+    else return make_error(EINVAL, "'" + text + "': unknown size unit '" + unit + "' (use K, M, G or T)");
+    uint64_t bytes = 0;
+    if (__builtin_mul_overflow(n, mult, &bytes)) return make_error(EINVAL, "'" + text + "' is too large");
+    return bytes;
+}
+
+std::string format_bytes(uint64_t b) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = static_cast<double>(b);
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        ++u;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+    return buf;
+}
+
+Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
+    std::unique_ptr<Engine> e(new Engine(config));
+    auto cat = Catalog::scan(config.source);
+    if (!cat) return cat.error();
+    e->catalog_ = std::move(cat).value();
+    e->tree_ = build_tree(e->catalog_, config.views, e->report_);
+    e->models_text_ = render_models(e->catalog_, e->report_);
+    for (const auto& p : e->catalog_.problems) spdlog::warn("skipped {} at offset {}: {}", p.file, p.offset, p.reason);
+    for (const auto& p : e->report_.problems)
+        spdlog::warn("{}/: skipped {} at offset {}: {}", p.where, p.file, p.offset, p.reason);
+    if (e->config_.threads == 0) e->config_.threads = std::max(1u, std::thread::hardware_concurrency());
+    if (e->config_.fuse_threads == 0) e->config_.fuse_threads = 10;
+    return e;
+}
+
+Status Engine::start() {
+    // Every FUSE thread and worker can pin two chunks at once (a read spanning a chunk edge);
+    // a smaller cache could leave all of them waiting for a free slot.
+    uint64_t min_chunks = 2ull * (config_.fuse_threads + config_.threads) + 4;
+    ArenaConfig ac = config_.arena;
+    if (ac.bytes < min_chunks * config_.chunk_size) {
+        spdlog::warn("cache={} is below the minimum for {} threads; using {}", format_bytes(ac.bytes),
+                     config_.fuse_threads + config_.threads, format_bytes(min_chunks * config_.chunk_size));
+        ac.bytes = min_chunks * config_.chunk_size;
+    }
+    auto arena = Arena::create(ac);
+    if (!arena) return arena.error();
+    arena_ = std::move(arena).value();
+    cache_ = std::make_unique<ChunkCache>(arena_->base(), arena_->size(), config_.chunk_size, stats_);
+    // Prefetch never asks for more than a quarter of the cache, so it cannot evict what is being read.
+    config_.prefetch = static_cast<unsigned>(std::min<uint64_t>(config_.prefetch, cache_->slots() / 4));
+    pool_ = std::make_unique<WorkerPool>(config_.threads);
+    started_ = std::chrono::steady_clock::now();
+    spdlog::info("cache {} in {} pages ({}), {} chunks of {}, numa {}", format_bytes(arena_->size()),
+                 arena_->page_kind(), arena_->page_note(), cache_->slots(), format_bytes(config_.chunk_size),
+                 arena_->numa_report());
+    if (!config_.preload.empty()) preload();
+    return {};
+}
+
+Engine::~Engine() {
+    pool_.reset();  // join workers before the cache and arena they use go away
+    cache_.reset();
+    arena_.reset();
+}
+
+std::unique_ptr<OpenFile> Engine::open(uint64_t ino) {
+    const Node* n = tree_.get(ino);
+    if (!n || n->kind != NodeKind::File) return nullptr;
+    auto f = std::make_unique<OpenFile>();
+    f->ino = ino;
+    f->file = n->file;
+    std::lock_guard lock(open_mu_);
+    open_counts_[ino]++;
+    return f;
+}
+
+void Engine::close(OpenFile& f) {
+    std::lock_guard lock(open_mu_);
+    if (--open_counts_[f.ino] == 0) open_counts_.erase(f.ino);
+}
+
+void Engine::log_read_error(const std::string& path, const Error& e) {
+    auto now = std::chrono::steady_clock::now();
+    {
+        std::lock_guard lock(log_mu_);
+        auto& last = last_log_[path];
+        if (now - last < std::chrono::seconds(1)) return;
+        last = now;
+    }
+    spdlog::error("read of {} failed: {} (EIO to the reader)", path, e.message);
+}
+
+Result<ReadReply> Engine::read(OpenFile& f, uint64_t offset, size_t len) {
+    ReadReply reply;
+    const VirtualFile& file = *f.file;
+    if (offset >= file.size() || len == 0) return reply;
+    len = static_cast<size_t>(std::min<uint64_t>(len, file.size() - offset));
+    stats_.read_requests.fetch_add(1, std::memory_order_relaxed);
+
+    const uint64_t chunk = config_.chunk_size;
+    const uint64_t first = offset / chunk, last = (offset + len - 1) / chunk;
+    // Sequential when this read starts where the previous one ended, give or take a chunk
+    // (the kernel's readahead requests can arrive out of order across FUSE threads).
+    uint64_t expected = f.next_offset.load(std::memory_order_relaxed);
+    bool sequential = offset + chunk >= expected && offset <= expected + chunk;
+    f.next_offset.store(offset + len, std::memory_order_relaxed);
+    if (sequential && config_.prefetch > 0) prefetch_after(f, last);
+
+    for (uint64_t c = first; c <= last; ++c) {
+        auto pin = cache_->get(file, c);
+        if (!pin) {
+            stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
+            log_read_error(tree_.path_of(f.ino), pin.error());
+            return Error{EIO, pin.error().message, pin.error().offset};
+        }
+        uint64_t cstart = c * chunk;
+        uint64_t from = std::max(offset, cstart) - cstart;
+        uint64_t to = std::min<uint64_t>(offset + len, cstart + pin->size()) - cstart;
+        reply.iov.push_back(iovec{const_cast<uint8_t*>(pin->data()) + from, static_cast<size_t>(to - from)});
+        reply.pins.push_back(std::move(pin).value());
+    }
+    stats_.read_bytes.fetch_add(len, std::memory_order_relaxed);
+    return reply;
+}
+
+void Engine::prefetch_after(OpenFile& f, uint64_t chunk) {
+    const uint64_t n_chunks = (f.file->size() + config_.chunk_size - 1) / config_.chunk_size;
+    uint64_t want = std::min<uint64_t>(chunk + config_.prefetch, n_chunks - 1);
+    uint64_t done = f.prefetched_to.load(std::memory_order_relaxed);
+    if (done >= want && done <= want + config_.prefetch) return;  // already queued (or reader jumped back)
+    uint64_t from = (done > chunk && done < want) ? done + 1 : chunk + 1;
+    f.prefetched_to.store(want, std::memory_order_relaxed);
+    for (uint64_t c = from; c <= want; ++c) {
+        if (cache_->present(*f.file, c)) continue;
+        stats_.prefetches.fetch_add(1, std::memory_order_relaxed);
+        pool_->submit([this, file = f.file, c] {
+            if (!cache_->present(*file, c)) (void)cache_->get(*file, c);  // errors surface on the real read
+        });
+    }
+}
+
+void Engine::preload() {
+    uint64_t total = 0;
+    std::vector<std::pair<std::string, VirtualFilePtr>> matched;
+    for (auto& [path, file] : tree_.files())
+        if (fnmatch(config_.preload.c_str(), path.c_str(), 0) == 0) {
+            total += file->size();
+            matched.push_back({path, file});
+        }
+    stats_.preload_total = total;
+    spdlog::info("preload '{}': {} files, {}", config_.preload, matched.size(), format_bytes(total));
+    if (total > arena_->size())
+        spdlog::warn("preload of {} exceeds the cache ({}): only the most recent part stays resident",
+                     format_bytes(total), format_bytes(arena_->size()));
+    for (auto& [path, file] : matched) {
+        pool_->submit([this, path = path, file = file] {
+            uint64_t n = (file->size() + config_.chunk_size - 1) / config_.chunk_size;
+            for (uint64_t c = 0; c < n; ++c) {
+                auto pin = cache_->get(*file, c);
+                if (!pin) {
+                    log_read_error(path, pin.error());
+                    return;
+                }
+                stats_.preload_done.fetch_add(pin->size(), std::memory_order_relaxed);
+            }
+        });
+    }
+}
+
+std::string Engine::status_text() {
+    std::ostringstream o;
+    auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    uint64_t hits = stats_.hits, misses = stats_.misses, waits = stats_.waits;
+    uint64_t lookups = hits + misses + waits;
+    double fill_s = static_cast<double>(stats_.fill_ns.load()) / 1e9;
+    char buf[256];
+    o << "version: " << WEIGHTFS_VERSION << "\n";
+    o << "source: " << catalog_.root << "\n";
+    std::snprintf(buf, sizeof buf, "%.1f", secs);
+    o << "uptime_s: " << buf << "\n";
+    o << "cache_budget: " << arena_->size() << " (" << format_bytes(arena_->size()) << ")\n";
+    o << "cache_used: " << cache_->used_bytes() << " (" << format_bytes(cache_->used_bytes()) << ")\n";
+    o << "chunk_size: " << config_.chunk_size << "\n";
+    o << "chunks: " << cache_->slots() << "\n";
+    o << "page_kind: " << arena_->page_kind() << "\n";
+    o << "page_note: " << arena_->page_note() << "\n";
+    o << "hugepages_reserved: " << arena_->reserved_hugepages() << "\n";
+    o << "numa: " << arena_->numa_report() << "\n";
+    o << "threads: " << config_.threads << " workers, prefetch " << config_.prefetch << " chunks\n";
+    std::snprintf(buf, sizeof buf, "%.4f", lookups ? static_cast<double>(hits + waits) / lookups : 0.0);
+    o << "hits: " << hits << "\nmisses: " << misses << "\nwaits: " << waits << "\nhit_rate: " << buf << "\n";
+    o << "fills: " << stats_.fills << "\nfill_bytes: " << stats_.fill_bytes << "\n";
+    std::snprintf(buf, sizeof buf, "%.2f", fill_s > 0 ? static_cast<double>(stats_.fill_bytes) / fill_s / 1e9 : 0.0);
+    o << "fill_GBps: " << buf << "\n";
+    o << "fill_errors: " << stats_.fill_errors << "\nevictions: " << stats_.evictions << "\n";
+    o << "prefetches: " << stats_.prefetches << "\n";
+    o << "read_requests: " << stats_.read_requests << "\nread_bytes: " << stats_.read_bytes << "\n";
+    std::snprintf(buf, sizeof buf, "%.2f", secs > 0 ? static_cast<double>(stats_.read_bytes) / secs / 1e9 : 0.0);
+    o << "read_GBps_avg: " << buf << "\nread_errors: " << stats_.read_errors << "\n";
+    uint64_t pt = stats_.preload_total, pd = std::min<uint64_t>(stats_.preload_done, pt);
+    o << "preload: " << (config_.preload.empty() ? "-" : config_.preload) << " " << pd << "/" << pt;
+    if (pt > 0) {
+        int filled = static_cast<int>(40.0 * static_cast<double>(pd) / static_cast<double>(pt));
+        o << " [" << std::string(filled, '#') << std::string(40 - filled, '.') << "] "
+          << static_cast<int>(100.0 * static_cast<double>(pd) / static_cast<double>(pt)) << "%";
+    }
+    o << "\n";
+    std::lock_guard lock(open_mu_);
+    o << "open_files: " << open_counts_.size() << "\n";
+    for (auto& [ino, count] : open_counts_) o << "open: " << tree_.path_of(ino) << " x" << count << "\n";
+    return o.str();
+}
+
+}  // namespace wfs

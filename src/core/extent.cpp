@@ -1,0 +1,60 @@
+#include "weightfs/extent.hpp"
+
+#include <cstring>
+
+namespace wfs {
+
+Status MemoryPiece::produce(uint64_t offset, size_t len, uint8_t* dst) const {
+    if (offset > bytes_.size() || len > bytes_.size() - offset)
+        return make_error(EIO, "internal: memory piece read out of range");
+    std::memcpy(dst, bytes_.data() + offset, len);
+    return {};
+}
+
+Status CopyPiece::produce(uint64_t offset, size_t len, uint8_t* dst) const {
+    return file_->read_exact(base_ + offset, len, dst);
+}
+
+Status ZeroPiece::produce(uint64_t, size_t len, uint8_t* dst) const {
+    std::memset(dst, 0, len);
+    return {};
+}
+
+void ExtentListBuilder::add_piece(PiecePtr piece, uint64_t piece_offset, uint64_t length) {
+    if (length == 0) return;
+    extents_.push_back(Extent{size_, length, std::move(piece), piece_offset});
+    size_ += length;
+}
+
+void ExtentListBuilder::add_bytes(std::vector<uint8_t> bytes) {
+    uint64_t n = bytes.size();
+    add_piece(std::make_shared<MemoryPiece>(std::move(bytes)), 0, n);
+}
+
+void ExtentListBuilder::add_copy(const SourceFilePtr& file, uint64_t file_offset, uint64_t length) {
+    if (length == 0) return;
+    // Extend the previous extent when this copy continues it in the same file.
+    if (!extents_.empty()) {
+        Extent& last = extents_.back();
+        auto* prev = dynamic_cast<const CopyPiece*>(last.piece.get());
+        if (prev && prev->source() == file.get() && prev->base() + last.piece_offset + last.length == file_offset) {
+            last.length += length;
+            size_ += length;
+            return;
+        }
+    }
+    add_piece(std::make_shared<CopyPiece>(file, 0), file_offset, length);
+}
+
+void ExtentListBuilder::add_zeros(uint64_t length) {
+    if (length == 0) return;
+    if (!extents_.empty() && dynamic_cast<const ZeroPiece*>(extents_.back().piece.get())) {
+        extents_.back().length += length;
+        size_ += length;
+        return;
+    }
+    static const auto zeros = std::make_shared<ZeroPiece>();
+    add_piece(zeros, 0, length);
+}
+
+}  // namespace wfs

@@ -1,0 +1,40 @@
+#include "weightfs/virtual_file.hpp"
+
+#include <algorithm>
+#include <atomic>
+
+namespace wfs {
+
+namespace {
+std::atomic<uint64_t> next_file_id{1};
+}
+
+VirtualFile::VirtualFile(std::string view, std::vector<Extent> extents, uint64_t size,
+                         std::vector<std::string> sources, uint32_t mode, int64_t mtime)
+    : view_(std::move(view)),
+      extents_(std::move(extents)),
+      size_(size),
+      sources_(std::move(sources)),
+      mode_(mode),
+      mtime_(mtime),
+      id_(next_file_id.fetch_add(1)) {}
+
+Status VirtualFile::produce(uint64_t offset, size_t len, uint8_t* dst) const {
+    if (offset > size_ || len > size_ - offset) return make_error(EIO, "internal: read past end of virtual file");
+    // First extent whose end is past `offset`.
+    auto it = std::upper_bound(extents_.begin(), extents_.end(), offset,
+                               [](uint64_t off, const Extent& e) { return off < e.offset + e.length; });
+    while (len > 0) {
+        if (it == extents_.end() || it->offset > offset) return make_error(EIO, "internal: extent list has a gap");
+        uint64_t within = offset - it->offset;
+        size_t n = static_cast<size_t>(std::min<uint64_t>(len, it->length - within));
+        WFS_TRY(it->piece->produce(it->piece_offset + within, n, dst));
+        dst += n;
+        offset += n;
+        len -= n;
+        ++it;
+    }
+    return {};
+}
+
+}  // namespace wfs

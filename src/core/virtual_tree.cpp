@@ -1,0 +1,76 @@
+#include "weightfs/virtual_tree.hpp"
+
+#include <sstream>
+
+namespace wfs {
+
+VirtualTree::VirtualTree() {
+    nodes_.resize(2);
+    nodes_[1].ino = kRoot;
+    nodes_[1].parent = kRoot;
+    nodes_[1].kind = NodeKind::Directory;
+}
+
+uint64_t VirtualTree::add(uint64_t dir, const std::string& name, NodeKind kind, VirtualFilePtr file,
+                          const std::string& view) {
+    if (nodes_[dir].children.count(name)) return 0;
+    Node n;
+    n.ino = nodes_.size();
+    n.parent = dir;
+    n.name = name;
+    n.kind = kind;
+    n.file = std::move(file);
+    n.view = view;
+    nodes_[dir].children[name] = n.ino;
+    nodes_.push_back(std::move(n));
+    return nodes_.size() - 1;
+}
+
+uint64_t VirtualTree::ensure_dir(const std::string& path, const std::string& view) {
+    uint64_t cur = kRoot;
+    std::stringstream ss(path);
+    std::string part;
+    while (std::getline(ss, part, '/')) {
+        if (part.empty()) continue;
+        auto it = nodes_[cur].children.find(part);
+        if (it != nodes_[cur].children.end()) {
+            if (nodes_[it->second].kind != NodeKind::Directory) return 0;
+            cur = it->second;
+        } else {
+            cur = add(cur, part, NodeKind::Directory, nullptr, view);
+        }
+    }
+    return cur;
+}
+
+uint64_t VirtualTree::add_file(const std::string& path, VirtualFilePtr file, const std::string& view) {
+    auto slash = path.rfind('/');
+    uint64_t dir = slash == std::string::npos ? kRoot : ensure_dir(path.substr(0, slash), view);
+    if (dir == 0) return 0;
+    return add(dir, slash == std::string::npos ? path : path.substr(slash + 1), NodeKind::File, std::move(file), view);
+}
+
+const Node* VirtualTree::lookup(uint64_t dir, const std::string& name) const {
+    const Node* d = get(dir);
+    if (!d || d->kind != NodeKind::Directory) return nullptr;
+    auto it = d->children.find(name);
+    return it == d->children.end() ? nullptr : &nodes_[it->second];
+}
+
+std::string VirtualTree::path_of(uint64_t ino) const {
+    std::string p;
+    while (ino != kRoot && ino < nodes_.size()) {
+        p = "/" + nodes_[ino].name + p;
+        ino = nodes_[ino].parent;
+    }
+    return p.empty() ? "/" : p;
+}
+
+std::vector<std::pair<std::string, VirtualFilePtr>> VirtualTree::files() const {
+    std::vector<std::pair<std::string, VirtualFilePtr>> out;
+    for (size_t i = 2; i < nodes_.size(); ++i)
+        if (nodes_[i].kind == NodeKind::File) out.push_back({path_of(i).substr(1), nodes_[i].file});
+    return out;
+}
+
+}  // namespace wfs

@@ -1,0 +1,25 @@
+// The FUSE adapter: libfuse's low-level ops over the Engine. Every op answers exactly once;
+// no exception crosses into libfuse; every write-type request gets EROFS.
+#pragma once
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include "weightfs/engine.hpp"
+
+namespace wfs {
+
+struct AdapterConfig {
+    bool direct_io = false;
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+
+struct AdapterState {
+    Engine* engine;
+    AdapterConfig config;
+};
+
+const fuse_lowlevel_ops& fuse_ops();
+
+}  // namespace wfs

@@ -1,0 +1,42 @@
+// The view registry and the assembly of the whole tree.
+#include <sstream>
+
+#include "views/concat.hpp"
+#include "weightfs/view.hpp"
+
+namespace wfs {
+
+std::vector<std::unique_ptr<View>> make_views() {
+    std::vector<std::unique_ptr<View>> v;
+    v.push_back(std::make_unique<ConcatView>());
+    return v;
+}
+
+VirtualTree build_tree(const Catalog& catalog, const ViewOptions& options, ViewReport& report) {
+    VirtualTree tree;
+    for (const auto& view : make_views()) {
+        ViewContext ctx{catalog, options, tree, report};
+        view->build(ctx);
+    }
+    uint64_t control = tree.ensure_dir(".weightfs", "");
+    tree.add(control, "status", NodeKind::Status, nullptr, "");
+    tree.add(control, "models", NodeKind::Models, nullptr, "");
+    return tree;
+}
+
+std::string render_models(const Catalog& catalog, const ViewReport& report) {
+    std::ostringstream out;
+    out << "# weightfs models: SOURCE " << catalog.root << "\n";
+    out << "# shown: " << report.shown.size() << "\n";
+    for (const auto& s : report.shown) out << "shown\t" << s.path << "\t" << s.size << "\t" << s.what << "\n";
+    size_t n = catalog.problems.size() + report.problems.size();
+    out << "# skipped: " << n << " (file, offset, reason)\n";
+    auto emit = [&](const Problem& p) {
+        out << "skipped\t" << p.where << "\t" << p.file << "\t" << p.offset << "\t" << p.reason << "\n";
+    };
+    for (const auto& p : catalog.problems) emit(p);
+    for (const auto& p : report.problems) emit(p);
+    return out.str();
+}
+
+}  // namespace wfs
