@@ -43,7 +43,7 @@ Status read_string(Cursor& c, std::string* text, std::vector<uint8_t>* raw, cons
     WFS_TRY(c.pod(len, what));
     if (len > kMaxStringLength || len > c.remaining())
         return c.error(std::string(what) + ": length " + std::to_string(len) + " exceeds " +
-                           (len > kMaxStringLength ? "the 1 GiB limit" : "the bytes left in the file"), at);
+                           (len > kMaxStringLength ? "the 1 GiB limit" : "the bytes left in the file (truncated?)"), at);
     if (raw) {
         size_t base = raw->size();
         append_pod(*raw, len);
@@ -77,7 +77,7 @@ Status read_value(Cursor& c, int32_t type, std::vector<uint8_t>& out, const std:
     uint64_t min_elem = elem == STRING ? 8 : *esize;
     if (n > kMaxArrayElements || n > c.remaining() / min_elem)
         return c.error("key '" + key + "': array length " + std::to_string(n) + " exceeds " +
-                       (n > kMaxArrayElements ? "the 2^30 element limit" : "the bytes left in the file"), at);
+                       (n > kMaxArrayElements ? "the 2^30 element limit" : "the bytes left in the file (truncated?)"), at);
     append_pod(out, elem);
     append_pod(out, n);
     if (elem == STRING) {

@@ -52,7 +52,7 @@ std::optional<PartName> parse_part_name(const std::string& f) {
     if (all_digits(ext) && ext.size() >= 3 && ext.size() <= 6)
         return PartName{base, PartScheme::Numeric, ext, std::stoull(ext), 0};
     // NAME.aa (split(1)'s default suffixes, 2+ letters)
-    if (all_lower(ext) && ext.size() >= 2 && ext.size() <= 4) {
+    if (all_lower(ext) && ext.size() >= 2 && ext.size() <= 3) {
         uint64_t v = 0;
         for (char c : ext) v = v * 26 + static_cast<uint64_t>(c - 'a');
         return PartName{base, PartScheme::Alpha, ext, v, 0};
@@ -76,9 +76,11 @@ std::vector<PartSetPlan> plan_part_sets(const std::vector<std::string>& filename
         std::sort(members.begin(), members.end(), [](auto& a, auto& b) { return a.first.order < b.first.order; });
         // Alpha and numeric suffixes of a lone file are ordinary extensions, not parts.
         if (members.size() < 2 && scheme != PartScheme::PartKofN) continue;
+        // Letter suffixes are only split(1) parts when they start at "aa": "config.json" next to
+        // "config.yaml" are two ordinary files, not a broken set.
+        if (scheme == PartScheme::Alpha && members.front().first.order != 0) continue;
         uint64_t start = scheme == PartScheme::PartKofN ? 1 : members.front().first.order;
         if (scheme == PartScheme::Numeric && start > 1) start = ~0ull;  // must start at 0 or 1
-        if (scheme == PartScheme::Alpha && start != 0) start = ~0ull;   // must start at "aa"
         std::string reason;
         if (start == ~0ull) {
             reason = "part set '" + std::get<0>(key) + "' does not start at its first part";

@@ -1,0 +1,491 @@
+#!/usr/bin/python3
+"""Integration tests: weightfs mounted for real (directly, through mount -t fuse.weightfs, and
+from an fstab), every test vector compared byte for byte through the mount with sequential,
+random-offset, mmap, O_DIRECT and concurrent reads; read-only behaviour, xattrs, status files,
+start-up failures, signals and hugepage give-back."""
+import errno
+import hashlib
+import mmap
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import DATA, WEIGHTFS, Mount, count_mounts, meminfo, mounted, status, unmount  # noqa: E402
+
+SPLIT = os.path.join(DATA, "gguf", "split")
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def sha(path):
+    return hashlib.sha256(read_bytes(path)).hexdigest()
+
+
+def make_source(root):
+    """A SOURCE tree with every kind of input; returns {view path: expected bytes file}."""
+    expected = {}
+    for name in sorted(os.listdir(SPLIT)):
+        if "-of-" not in name:
+            continue
+        sub = "" if name.startswith("tiny-llama") else "sub dir/"
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+        shutil.copy(os.path.join(SPLIT, name), os.path.join(root, sub, name))
+    expected["concat/tiny-llama-Q4_K_S.gguf"] = os.path.join(SPLIT, "tiny-llama-Q4_K_S.merged.gguf")
+    expected["concat/sub dir/tiny-qwen3moe-Q4_K_M.gguf"] = os.path.join(SPLIT, "tiny-qwen3moe-Q4_K_M.merged-mainline.gguf")
+
+    # Raw part sets of a whole GGUF, in the three naming schemes; joined they are the original.
+    whole = os.path.join(SPLIT, "tiny-qwen3moe-Q4_K_M.merged-ik.gguf")
+    data = read_bytes(whole)
+    os.makedirs(os.path.join(root, "raw"))
+    cuts = [0, 333333, 900001, len(data)]
+    for k in range(3):
+        part = data[cuts[k]:cuts[k + 1]]
+        for name in (f"model.gguf.part{k + 1}of3", f"w.bin.{k + 1:03d}", "x.bin.a" + "abc"[k]):
+            with open(os.path.join(root, "raw", name), "wb") as f:
+                f.write(part)
+    for joined in ("model.gguf", "w.bin", "x.bin"):
+        expected[f"concat/raw/{joined}"] = whole
+
+    # Plain files, an odd name, a broken GGUF, a symlink out of SOURCE.
+    shutil.copy(os.path.join(SPLIT, "tiny-llama-Q4_K_S.merged.gguf"), os.path.join(root, "single.gguf"))
+    expected["concat/single.gguf"] = os.path.join(root, "single.gguf")
+    with open(os.path.join(root, "modèle ✓ notes.txt"), "w") as f:
+        f.write("plain text\n" * 1000)
+    expected["concat/modèle ✓ notes.txt"] = os.path.join(root, "modèle ✓ notes.txt")
+    with open(os.path.join(root, "broken.gguf"), "wb") as f:
+        f.write(data[:5000])
+    os.symlink("/etc/hostname", os.path.join(root, "escape.txt"))
+    return expected
+
+
+class ConcatView(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="weightfs-src-")
+        cls.src = os.path.join(cls.tmp, "models")
+        os.mkdir(cls.src)
+        cls.expected = make_source(cls.src)
+        cls.source_sums = {p: sha(os.path.join(d, n)) for d, _, ns in os.walk(cls.src) for n in ns
+                           for p in [os.path.join(d, n)] if not os.path.islink(p)}
+        cls.m = Mount(cls.src, "cache=64M,chunk=256K", expect_errors=False)
+        cls.m.__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.m.__exit__(None, None, None)
+        after = {p: sha(p) for p in cls.source_sums}
+        assert after == cls.source_sums, "SOURCE changed under a read-only mount"
+        shutil.rmtree(cls.tmp)
+
+    def test_listing_and_exact_sizes(self):
+        top = sorted(os.listdir(self.m.mnt))
+        self.assertEqual(top, [".weightfs", "concat"])
+        for path, ref in self.expected.items():
+            self.assertEqual(os.stat(self.m.path(path)).st_size, os.path.getsize(ref), path)
+        listing = sorted(os.listdir(self.m.path("concat")))
+        self.assertIn("single.gguf", listing)
+        self.assertNotIn("broken.gguf", listing)
+        self.assertNotIn("escape.txt", listing)
+        self.assertNotIn("tiny-llama-Q4_K_S-00001-of-00005.gguf", listing)
+
+    def test_sequential_reads_are_byte_identical(self):
+        for path, ref in self.expected.items():
+            want = read_bytes(ref)
+            for bs in (4096, 1 << 20, 7919):
+                got = bytearray()
+                with open(self.m.path(path), "rb", buffering=0) as f:
+                    while chunk := f.read(bs):
+                        got += chunk
+                self.assertTrue(got == want, f"{path} read with bs={bs} differs")
+
+    def test_cmp(self):
+        for path, ref in self.expected.items():
+            r = subprocess.run(["cmp", self.m.path(path), ref], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_random_offset_reads(self):
+        rng = random.Random(3)
+        for path, ref in self.expected.items():
+            want = read_bytes(ref)
+            fd = os.open(self.m.path(path), os.O_RDONLY)
+            try:
+                for _ in range(300):
+                    off = rng.randrange(len(want))
+                    n = rng.randrange(1, 300000)
+                    self.assertEqual(os.pread(fd, n, off), want[off:off + n], f"{path} at {off}+{n}")
+                self.assertEqual(os.pread(fd, 100, len(want)), b"")
+            finally:
+                os.close(fd)
+
+    def test_mmap(self):
+        for path, ref in self.expected.items():
+            want = read_bytes(ref)
+            with open(self.m.path(path), "rb") as f:
+                with mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
+                    self.assertEqual(len(mm), len(want))
+                    self.assertTrue(mm[:] == want, path)
+                    for off in random.Random(5).sample(range(len(want)), 50):
+                        self.assertEqual(mm[off], want[off])
+
+    def test_o_direct(self):
+        for path, ref in self.expected.items():
+            want = read_bytes(ref)
+            fd = os.open(self.m.path(path), os.O_RDONLY | os.O_DIRECT)
+            try:
+                buf = mmap.mmap(-1, 4 << 20)  # page-aligned buffer, as O_DIRECT wants
+                got = bytearray()
+                while True:
+                    n = os.readv(fd, [buf])
+                    if n == 0:
+                        break
+                    got += buf[:n]
+                self.assertTrue(got == want, path)
+            finally:
+                os.close(fd)
+
+    def test_several_readers_at_once(self):
+        path = "concat/sub dir/tiny-qwen3moe-Q4_K_M.gguf"
+        want = read_bytes(self.expected[path])
+        errors = []
+
+        def reader(seed):
+            rng = random.Random(seed)
+            try:
+                for _ in range(3):
+                    with open(self.m.path(path), "rb", buffering=0) as f:
+                        got = bytearray()
+                        while chunk := f.read(rng.choice([4096, 65536, 1 << 20])):
+                            got += chunk
+                    if got != want:
+                        errors.append(f"reader {seed}: bytes differ")
+                fd = os.open(self.m.path(path), os.O_RDONLY)
+                for _ in range(100):
+                    off = rng.randrange(len(want))
+                    if os.pread(fd, 50000, off) != want[off:off + 50000]:
+                        errors.append(f"reader {seed}: pread at {off} differs")
+                os.close(fd)
+            except Exception as e:  # noqa: BLE001 — reported below
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=reader, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+
+    def test_read_only(self):
+        f = self.m.path("concat/single.gguf")
+        for flags in (os.O_WRONLY, os.O_RDWR, os.O_RDONLY | os.O_TRUNC):
+            with self.assertRaises(OSError) as cm:
+                os.open(f, flags)
+            self.assertEqual(cm.exception.errno, errno.EROFS)
+        ops = [
+            lambda: os.open(self.m.path("concat/new"), os.O_CREAT | os.O_WRONLY, 0o644),
+            lambda: os.mkdir(self.m.path("concat/d")),
+            lambda: os.unlink(f),
+            lambda: os.rename(f, self.m.path("concat/x")),
+            lambda: os.truncate(f, 0),
+            lambda: os.chmod(f, 0o777),
+            lambda: os.setxattr(f, "user.x", b"1"),
+            lambda: os.symlink("x", self.m.path("concat/l")),
+        ]
+        for op in ops:
+            with self.assertRaises(OSError) as cm:
+                op()
+            self.assertEqual(cm.exception.errno, errno.EROFS)
+
+    def test_xattrs(self):
+        f = self.m.path("concat/tiny-llama-Q4_K_S.gguf")
+        self.assertEqual(os.getxattr(f, "user.weightfs.view"), b"concat")
+        sources = os.getxattr(f, "user.weightfs.source").decode().split("\n")
+        self.assertEqual(len(sources), 5)
+        self.assertTrue(sources[0].endswith("/models/tiny-llama-Q4_K_S-00001-of-00005.gguf"), sources[0])
+        self.assertEqual(sorted(os.listxattr(f)), ["user.weightfs.source", "user.weightfs.view"])
+        with self.assertRaises(OSError) as cm:
+            os.getxattr(f, "user.nothing")
+        self.assertEqual(cm.exception.errno, errno.ENODATA)
+
+    def test_stable_inodes(self):
+        a = {p: os.stat(self.m.path(p)).st_ino for p in self.expected}
+        self.assertEqual(len(set(a.values())), len(a))
+        b = {p: os.stat(self.m.path(p)).st_ino for p in self.expected}
+        self.assertEqual(a, b)
+        with Mount(self.src, "cache=64M") as m2:
+            c = {p: os.stat(m2.path(p)).st_ino for p in self.expected}
+        self.assertEqual(a, c, "inode numbers changed across a remount")
+
+    def test_models_file_lists_skipped_files_with_offset_and_reason(self):
+        text = read_bytes(self.m.path(".weightfs/models")).decode()
+        self.assertIn("shown\tconcat/tiny-llama-Q4_K_S.gguf\t770048\tGGUF merged from 5 shards", text)
+        self.assertIn("shown\tconcat/raw/model.gguf\t", text)
+        broken = [l for l in text.splitlines() if "\tbroken.gguf\t" in l]
+        self.assertEqual(len(broken), 1, text)
+        _, where, _, offset, reason = broken[0].split("\t")
+        self.assertEqual(where, "catalog")
+        self.assertGreater(int(offset), 0)
+        self.assertIn("truncated", reason)
+        self.assertTrue(any("escape.txt" in l and "leaves SOURCE" in l for l in text.splitlines()), text)
+
+    def test_status_reports_cache_pages_numa_and_open_files(self):
+        with open(self.m.path("concat/single.gguf"), "rb") as f:
+            f.read(1000)
+            st = status(self.m.mnt)
+            text = read_bytes(self.m.path(".weightfs/status")).decode()
+        self.assertIn(st["page_kind"], ("hugetlb-2M", "thp", "4k"))
+        self.assertTrue(st["numa"].startswith("interleave (kernel: interleave"), st["numa"])
+        self.assertEqual(int(st["chunk_size"]), 256 << 10)
+        self.assertGreater(int(st["cache_budget"].split()[0]), 0)
+        self.assertIn("open: /concat/single.gguf x1", text)
+        self.assertGreater(int(st["fills"]), 0)
+
+
+class ConcatOptions(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="weightfs-src-")
+        for name in os.listdir(SPLIT):
+            if "-of-" in name:
+                shutil.copy(os.path.join(SPLIT, name), self.tmp)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def test_merge_order_ik(self):
+        with Mount(self.tmp, "cache=64M,merge_order=ik") as m:
+            self.assertEqual(read_bytes(m.path("concat/tiny-qwen3moe-Q4_K_M.gguf")),
+                             read_bytes(os.path.join(SPLIT, "tiny-qwen3moe-Q4_K_M.merged-ik.gguf")))
+            self.assertEqual(read_bytes(m.path("concat/tiny-llama-Q4_K_S.gguf")),
+                             read_bytes(os.path.join(SPLIT, "tiny-llama-Q4_K_S.merged.gguf")))
+
+    def test_direct_io(self):
+        with Mount(self.tmp, "cache=64M,direct_io") as m:
+            want = read_bytes(os.path.join(SPLIT, "tiny-qwen3moe-Q4_K_M.merged-mainline.gguf"))
+            self.assertEqual(read_bytes(m.path("concat/tiny-qwen3moe-Q4_K_M.gguf")), want)
+            fd = os.open(m.path("concat/tiny-qwen3moe-Q4_K_M.gguf"), os.O_RDONLY)
+            for off in range(0, len(want), 99991):
+                self.assertEqual(os.pread(fd, 123457, off), want[off:off + 123457])
+            os.close(fd)
+
+    def test_tiny_cache_with_small_chunks(self):
+        # cache=1M is raised to the minimum for the thread count, one 2 MiB page: the two
+        # files (2.1 MB) cannot both stay resident, so reading them evicts and re-reads.
+        with Mount(self.tmp, "cache=1M,chunk=64K,prefetch=2") as m:
+            for _ in range(2):
+                for name, ref in (("tiny-qwen3moe-Q4_K_M.gguf", "tiny-qwen3moe-Q4_K_M.merged-mainline.gguf"),
+                                  ("tiny-llama-Q4_K_S.gguf", "tiny-llama-Q4_K_S.merged.gguf")):
+                    self.assertEqual(read_bytes(m.path("concat/" + name)), read_bytes(os.path.join(SPLIT, ref)))
+            st = status(m.mnt)
+            self.assertGreater(int(st["evictions"]), 0)
+            self.assertLessEqual(int(st["cache_used"].split()[0]), 2 << 20)
+
+    def test_preload_reports_progress(self):
+        with Mount(self.tmp, "cache=64M,preload=concat/*.gguf") as m:
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                st = status(m.mnt)
+                if st["preload"].endswith("100%"):
+                    break
+                time.sleep(0.05)
+            self.assertTrue(st["preload"].startswith("concat/*.gguf 2163008/2163008 "), st["preload"])
+            self.assertIn("100%", st["preload"])
+            self.assertGreaterEqual(int(st["fills"]), 2)
+
+    def test_misaligned_split_set_is_refused_and_listed(self):
+        # Rewrite shard 1 of the llama set with general.alignment = 64 (a set gguf-split corrupts).
+        sys.path.insert(0, os.path.dirname(__file__))
+        from gguf_edit import set_alignment  # noqa: E402
+        set_alignment(os.path.join(self.tmp, "tiny-llama-Q4_K_S-00001-of-00005.gguf"), 64)
+        with Mount(self.tmp, "cache=64M") as m:
+            self.assertFalse(os.path.exists(m.path("concat/tiny-llama-Q4_K_S.gguf")))
+            self.assertTrue(os.path.exists(m.path("concat/tiny-qwen3moe-Q4_K_M.gguf")))
+            models = read_bytes(m.path(".weightfs/models")).decode()
+            self.assertIn("general.alignment is 64", models)
+
+
+class Daemon(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="weightfs-d-")
+        self.src = os.path.join(self.tmp, "src")
+        self.mnt = os.path.join(self.tmp, "mnt")
+        os.mkdir(self.src)
+        os.mkdir(self.mnt)
+        shutil.copy(os.path.join(SPLIT, "tiny-llama-Q4_K_S.merged.gguf"), self.src)
+
+    def tearDown(self):
+        unmount(self.mnt)
+        shutil.rmtree(self.tmp)
+
+    def run_weightfs(self, *args):
+        return subprocess.run([WEIGHTFS, *args], capture_output=True, text=True, timeout=30)
+
+    def test_help_and_version(self):
+        r = self.run_weightfs("--help")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("usage: weightfs SOURCE MOUNTPOINT", r.stdout)
+        self.assertIn("cache=SIZE", r.stdout)
+        r = self.run_weightfs("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^weightfs \d+\.\d+\.\d+")
+
+    def test_start_up_failures_are_one_clear_line_and_nothing_is_mounted(self):
+        cases = [
+            ((os.path.join(self.tmp, "nope"), self.mnt), 2, "SOURCE"),
+            ((self.src, os.path.join(self.tmp, "nope")), 3, "MOUNTPOINT"),
+            ((self.src, self.mnt, "-o", "frobnicate=1"), 1, "unknown option 'frobnicate=1'"),
+            ((self.src, self.mnt, "-o", "cache=12X"), 1, "cache=12X"),
+            ((self.src,), 1, "missing SOURCE or MOUNTPOINT"),
+        ]
+        for args, code, text in cases:
+            r = self.run_weightfs(*args)
+            self.assertEqual(r.returncode, code, (args, r.stderr))
+            self.assertIn(text, r.stderr)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+            self.assertIsNone(mounted(self.mnt))
+
+    def test_hugepages_require_without_a_pool_fails_and_unmounts(self):
+        before = meminfo("HugePages_Total")
+        if before:
+            self.fail("this test needs an empty hugepage pool (nr_hugepages=0)")
+        r = self.run_weightfs(self.src, self.mnt, "-o", "cache=64M,hugepages=require")
+        self.assertEqual(r.returncode, 5, r.stderr)
+        self.assertIn("hugepages=require", r.stderr)
+        self.assertIsNone(mounted(self.mnt))
+
+    def test_background_daemon_and_fusermount_unmount(self):
+        r = self.run_weightfs(self.src, self.mnt, "-o", "cache=64M")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIsNotNone(mounted(self.mnt), "the parent returned before the mount was live")
+        pids = daemon_pids(self.mnt)
+        self.assertEqual(len(pids), 1)
+        self.assertEqual(read_bytes(os.path.join(self.mnt, "concat/tiny-llama-Q4_K_S.merged.gguf")),
+                         read_bytes(os.path.join(self.src, "tiny-llama-Q4_K_S.merged.gguf")))
+        line = mounted(self.mnt)
+        self.assertIn(" - fuse.weightfs " + os.path.realpath(self.src) + " ", line)
+        self.assertIn(" ro,", line.split(" - ")[1] + ",")
+        subprocess.run(["fusermount3", "-u", self.mnt], check=True)
+        wait_gone(pids[0])
+        self.assertIsNone(mounted(self.mnt))
+
+    def test_sigterm_exits_cleanly_with_a_file_open(self):
+        m = Mount(self.src, "cache=64M")
+        with m:
+            f = open(m.path("concat/tiny-llama-Q4_K_S.merged.gguf"), "rb")
+            f.read(10)
+            rc = m.stop(signal.SIGTERM)
+            try:
+                f.close()  # the connection is gone: close may report ENOTCONN, and must not hang
+            except OSError as e:
+                self.assertEqual(e.errno, errno.ENOTCONN)
+            self.assertEqual(rc, 0)
+            self.assertIsNone(mounted(m.mnt))
+            self.assertIn("exiting", m.log_text())
+
+    def test_reserved_hugepages_are_used_and_given_back(self):
+        pool = "/proc/sys/vm/nr_hugepages"
+        before = int(read_bytes(pool))
+        try:
+            with Mount(self.src, "cache=64M,hugepages=require,reserve_hugepages=32") as m:
+                st = status(m.mnt)
+                self.assertEqual(st["page_kind"], "hugetlb-2M")
+                self.assertEqual(int(st["hugepages_reserved"]), 32)
+                self.assertEqual(int(read_bytes(pool)), before + 32)
+                self.assertEqual(read_bytes(m.path("concat/tiny-llama-Q4_K_S.merged.gguf")),
+                                 read_bytes(os.path.join(self.src, "tiny-llama-Q4_K_S.merged.gguf")))
+                self.assertGreater(meminfo("HugePages_Total") - meminfo("HugePages_Free"), 0)
+            self.assertEqual(int(read_bytes(pool)), before, "nr_hugepages was not restored")
+            self.assertEqual(meminfo("HugePages_Total"), before)
+        finally:
+            with open(pool, "w") as f:
+                f.write(str(before))
+
+
+def daemon_pids(mnt):
+    mnt = os.path.realpath(mnt)
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            argv = read_bytes(f"/proc/{pid}/cmdline").split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"weightfs") and mnt.encode() in argv:
+            pids.append(int(pid))
+    return pids
+
+
+def wait_gone(pid, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not os.path.exists(f"/proc/{pid}"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"daemon {pid} did not exit")
+
+
+class MountHelper(unittest.TestCase):
+    """mount -t fuse.weightfs and fstab lines, as mount(8) → mount.fuse3 → weightfs runs them.
+    mount(8) clears PATH, so the helper finds `weightfs` on /bin/sh's default PATH: inside a
+    private mount namespace /usr/local/bin is replaced by a directory holding only our binary."""
+
+    def test_mount_t_and_fstab_twice(self):
+        tmp = tempfile.mkdtemp(prefix="weightfs-fstab-")
+        try:
+            src, mnt, mnt2, bindir = (os.path.join(tmp, d) for d in ("src", "mnt", "mnt2", "bin"))
+            for d in (src, mnt, mnt2, bindir):
+                os.mkdir(d)
+            for name in os.listdir(SPLIT):
+                if name.startswith("tiny-llama") and "-of-" in name:
+                    shutil.copy(os.path.join(SPLIT, name), src)
+            os.symlink(WEIGHTFS, os.path.join(bindir, "weightfs"))
+            merged = os.path.join(SPLIT, "tiny-llama-Q4_K_S.merged.gguf")
+            with open(os.path.join(tmp, "fstab"), "w") as f:
+                f.write(f"# test fstab\n{src} {mnt2} fuse.weightfs "
+                        "ro,allow_other,nofail,x-systemd.automount,x-systemd.idle-timeout=10min,_netdev,cache=64M 0 0\n")
+            script = f"""
+set -eu
+mount --bind {bindir} /usr/local/bin
+count() {{ awk -v m="$1" '$5 == m' /proc/self/mountinfo | wc -l; }}
+mount -t fuse.weightfs -o cache=64M,nofail,relatime,x-systemd.automount,defaults {src} {mnt}
+cmp {mnt}/concat/tiny-llama-Q4_K_S.gguf {merged}
+grep -q " {mnt} .* - fuse.weightfs {src} " /proc/self/mountinfo
+umount {mnt}
+[ "$(count {mnt})" = 0 ]
+mount -a -T {tmp}/fstab
+mount -a -T {tmp}/fstab
+[ "$(count {mnt2})" = 1 ] || {{ echo "mounted $(count {mnt2}) times"; exit 1; }}
+cmp {mnt2}/concat/tiny-llama-Q4_K_S.gguf {merged}
+umount {mnt2}
+[ "$(count {mnt2})" = 0 ]
+echo FSTAB-OK
+"""
+            r = subprocess.run(["unshare", "-m", "--propagation", "private", "bash", "-c", script],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("FSTAB-OK", r.stdout)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if not WEIGHTFS or not os.access(WEIGHTFS, os.X_OK):
+        print("WEIGHTFS must name the built weightfs binary", file=sys.stderr)
+        sys.exit(1)
+    if not os.path.exists("/dev/fuse"):
+        print("/dev/fuse is missing: these tests cannot run (and do not skip)", file=sys.stderr)
+        sys.exit(1)
+    result = unittest.main(verbosity=2, exit=False).result
+    failed = len(result.failures) + len(result.errors)
+    print(f"integration: {result.testsRun - failed} passed, {failed} failed")
+    sys.exit(0 if result.wasSuccessful() and not result.skipped else 1)

@@ -1,0 +1,157 @@
+// ChunkCache: one fill per chunk whatever the number of waiting readers, eviction within the
+// budget, pinned chunks never reused, failed fills reported and retried, correct bytes under load.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "weightfs/chunk_cache.hpp"
+
+using namespace wfs;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Byte i of the file is a function of i; counts productions; can be slowed down or made to fail.
+class PatternPiece final : public Piece {
+public:
+    mutable std::atomic<int> produced{0};
+    mutable std::atomic<int> fail_next{0};
+    std::chrono::milliseconds delay{0};
+    Status produce(uint64_t offset, size_t len, uint8_t* dst) const override {
+        produced++;
+        if (delay.count()) std::this_thread::sleep_for(delay);
+        if (fail_next > 0) {
+            fail_next--;
+            return make_error(EIO, "injected failure");
+        }
+        for (size_t i = 0; i < len; ++i) dst[i] = byte_at(offset + i);
+        return {};
+    }
+    static uint8_t byte_at(uint64_t i) { return static_cast<uint8_t>((i * 2654435761u) >> 13); }
+};
+
+struct Fixture {
+    static constexpr uint64_t kChunk = 64 * 1024;
+    std::shared_ptr<PatternPiece> piece = std::make_shared<PatternPiece>();
+    std::vector<uint8_t> memory;
+    Stats stats;
+    std::unique_ptr<ChunkCache> cache;
+    std::unique_ptr<VirtualFile> file;
+
+    Fixture(size_t slots, uint64_t file_size) : memory(slots * kChunk) {
+        cache = std::make_unique<ChunkCache>(memory.data(), memory.size(), kChunk, stats);
+        file = std::make_unique<VirtualFile>("t", std::vector<Extent>{{0, file_size, piece, 0}}, file_size,
+                                             std::vector<std::string>{});
+    }
+    bool check(const ChunkCache::Pin& p, uint64_t index) const {
+        for (size_t i = 0; i < p.size(); ++i)
+            if (p.data()[i] != PatternPiece::byte_at(index * kChunk + i)) return false;
+        return true;
+    }
+};
+
+}  // namespace
+
+TEST(ChunkCache, OneFillForManyWaitingReaders) {
+    Fixture f(8, 10 * Fixture::kChunk);
+    f.piece->delay = 50ms;
+    std::vector<std::thread> readers;
+    std::atomic<int> good{0};
+    for (int t = 0; t < 8; ++t)
+        readers.emplace_back([&] {
+            auto p = f.cache->get(*f.file, 3);
+            if (p.ok() && f.check(*p, 3)) good++;
+        });
+    for (auto& t : readers) t.join();
+    EXPECT_EQ(good, 8);
+    EXPECT_EQ(f.piece->produced, 1);
+    EXPECT_EQ(f.stats.misses, 1u);
+    EXPECT_EQ(f.stats.waits + f.stats.hits, 7u);
+}
+
+TEST(ChunkCache, EvictsWithinTheBudget) {
+    Fixture f(4, 10 * Fixture::kChunk + 123);
+    for (uint64_t c = 0; c <= 10; ++c) {
+        auto p = f.cache->get(*f.file, c);
+        ASSERT_TRUE(p.ok());
+        EXPECT_TRUE(f.check(*p, c));
+        if (c == 10) {
+            EXPECT_EQ(p->size(), 123u);  // the last chunk is partial
+        }
+    }
+    EXPECT_EQ(f.piece->produced, 11);
+    EXPECT_GE(f.stats.evictions, 7u);
+    EXPECT_LE(f.cache->used_bytes(), 4 * Fixture::kChunk);
+    ASSERT_TRUE(f.cache->get(*f.file, 10).ok());  // still cached
+    EXPECT_EQ(f.piece->produced, 11);
+    ASSERT_TRUE(f.cache->get(*f.file, 0).ok());   // evicted long ago: produced again
+    EXPECT_EQ(f.piece->produced, 12);
+}
+
+TEST(ChunkCache, PinnedChunksAreNeverReused) {
+    Fixture f(2, 8 * Fixture::kChunk);
+    auto a = f.cache->get(*f.file, 0);
+    auto b = f.cache->get(*f.file, 1);
+    ASSERT_TRUE(a.ok() && b.ok());
+    std::atomic<bool> done{false};
+    std::thread t([&] {
+        auto c = f.cache->get(*f.file, 2);  // must wait: both slots pinned
+        EXPECT_TRUE(c.ok() && f.check(*c, 2));
+        done = true;
+    });
+    std::this_thread::sleep_for(100ms);
+    EXPECT_FALSE(done);
+    EXPECT_TRUE(f.check(*a, 0));
+    EXPECT_TRUE(f.check(*b, 1));
+    a->release();
+    t.join();
+    EXPECT_TRUE(done);
+    EXPECT_TRUE(f.check(*b, 1));
+}
+
+TEST(ChunkCache, FailedFillsAreReportedAndRetried) {
+    Fixture f(4, 4 * Fixture::kChunk);
+    f.piece->fail_next = 1;
+    auto p = f.cache->get(*f.file, 1);
+    ASSERT_FALSE(p.ok());
+    EXPECT_EQ(p.error().code, EIO);
+    EXPECT_EQ(f.stats.fill_errors, 1u);
+    auto q = f.cache->get(*f.file, 1);
+    ASSERT_TRUE(q.ok());
+    EXPECT_TRUE(f.check(*q, 1));
+}
+
+TEST(ChunkCache, WaitersOfAFailedFillSeeTheError) {
+    Fixture f(4, 4 * Fixture::kChunk);
+    f.piece->delay = 50ms;
+    f.piece->fail_next = 1;
+    std::atomic<int> errors{0};
+    std::vector<std::thread> ts;
+    for (int i = 0; i < 4; ++i)
+        ts.emplace_back([&] {
+            if (!f.cache->get(*f.file, 0).ok()) errors++;
+        });
+    for (auto& t : ts) t.join();
+    EXPECT_GE(errors, 1);
+    EXPECT_TRUE(f.cache->get(*f.file, 0).ok());
+}
+
+TEST(ChunkCache, CorrectBytesUnderConcurrentLoad) {
+    Fixture f(6, 64 * Fixture::kChunk);
+    std::atomic<int> bad{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 4; ++t)
+        ts.emplace_back([&, t] {
+            std::mt19937 rng(t);
+            for (int i = 0; i < 400; ++i) {
+                uint64_t c = rng() % 64;
+                auto p = f.cache->get(*f.file, c);
+                if (!p.ok() || !f.check(*p, c)) bad++;
+            }
+        });
+    for (auto& t : ts) t.join();
+    EXPECT_EQ(bad, 0);
+}

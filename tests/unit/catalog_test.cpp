@@ -1,0 +1,91 @@
+// Catalog: what a scan of SOURCE finds, what it leaves out, and why.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "test_util.hpp"
+#include "weightfs/catalog.hpp"
+
+using namespace wfs;
+namespace fs = std::filesystem;
+
+namespace {
+
+const Problem* problem_for(const Catalog& c, const std::string& file) {
+    for (auto& p : c.problems)
+        if (p.file == file) return &p;
+    return nullptr;
+}
+
+}  // namespace
+
+TEST(Catalog, ClassifiesEveryKindOfFile) {
+    test::TempDir src;
+    auto shards = test::data_dir() + "/gguf/split/";
+    fs::create_directories(src / "deep/er");
+    for (int k = 1; k <= 5; ++k) {
+        auto name = "tiny-llama-Q4_K_S-0000" + std::to_string(k) + "-of-00005.gguf";
+        fs::copy_file(shards + name, src / ("deep/er/" + name));
+    }
+    fs::copy_file(shards + "tiny-qwen3moe-Q4_K_M.merged-mainline.gguf", src / "single.gguf");
+    test::write_file(src / "raw.bin.part1of2", {1, 2});
+    test::write_file(src / "raw.bin.part2of2", {3});
+    test::write_file(src / "README.md", {'h', 'i'});
+    test::write_file(src / "broken.gguf", {'G', 'G', 'U', 'F', 3, 0, 0, 0});
+    test::write_file(src / "half-00001-of-00002.gguf", test::make_gguf());
+    test::write_file(src / ".hidden", {0});
+
+    auto c = Catalog::scan(src.path());
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    ASSERT_EQ(c->splits.size(), 1u);
+    EXPECT_EQ(c->splits[0].rel_dir, "deep/er");
+    EXPECT_EQ(c->splits[0].prefix, "tiny-llama-Q4_K_S");
+    EXPECT_EQ(c->splits[0].shards.size(), 5u);
+    ASSERT_EQ(c->ggufs.size(), 1u);
+    EXPECT_EQ(c->ggufs[0].rel, "single.gguf");
+    ASSERT_EQ(c->parts.size(), 1u);
+    EXPECT_EQ(c->parts[0].name, "raw.bin");
+    ASSERT_EQ(c->plain.size(), 1u);
+    EXPECT_EQ(c->plain[0].rel, "README.md");
+
+    const Problem* broken = problem_for(*c, "broken.gguf");
+    ASSERT_NE(broken, nullptr);
+    EXPECT_NE(broken->reason.find("truncated"), std::string::npos) << broken->reason;
+    EXPECT_EQ(broken->offset, 8u);
+    const Problem* half = problem_for(*c, "half-00001-of-00002.gguf");
+    ASSERT_NE(half, nullptr);
+    EXPECT_NE(half->reason.find("half-00002-of-00002.gguf is missing"), std::string::npos) << half->reason;
+    EXPECT_EQ(problem_for(*c, ".hidden"), nullptr);
+}
+
+TEST(Catalog, FollowsSymlinksOnlyInsideSource) {
+    test::TempDir src, outside;
+    test::write_file(outside / "secret.bin", {42});
+    test::write_file(src / "blobs/abc123", {1, 2, 3});
+    fs::create_directories(src / "snapshots/rev");
+    fs::create_symlink("../../blobs/abc123", src / "snapshots/rev/model.bin");
+    fs::create_symlink(outside / "secret.bin", src / "leak.bin");
+    fs::create_symlink(outside.path(), src / "leakdir");
+    fs::create_symlink("nowhere", src / "dangling");
+    fs::create_symlink(src.path(), src / "snapshots/loop");
+
+    auto c = Catalog::scan(src.path());
+    ASSERT_TRUE(c.ok());
+    std::vector<std::string> rels;
+    for (auto& p : c->plain) rels.push_back(p.rel);
+    EXPECT_EQ(rels, (std::vector<std::string>{"blobs/abc123", "snapshots/rev/model.bin"}));
+    ASSERT_NE(problem_for(*c, "leak.bin"), nullptr);
+    EXPECT_NE(problem_for(*c, "leak.bin")->reason.find("leaves SOURCE"), std::string::npos);
+    ASSERT_NE(problem_for(*c, "leakdir"), nullptr);
+    ASSERT_NE(problem_for(*c, "dangling"), nullptr);
+    ASSERT_NE(problem_for(*c, "snapshots/loop"), nullptr);
+    EXPECT_NE(problem_for(*c, "snapshots/loop")->reason.find("already scanned"), std::string::npos);
+}
+
+TEST(Catalog, RefusesANonDirectory) {
+    test::TempDir src;
+    test::write_file(src / "f", {1});
+    EXPECT_FALSE(Catalog::scan(src / "f").ok());
+    EXPECT_FALSE(Catalog::scan(src / "missing").ok());
+}

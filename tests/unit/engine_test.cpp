@@ -1,0 +1,110 @@
+// The engine without FUSE: scan, build the views, reserve a cache and serve reads.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+
+#include "test_util.hpp"
+#include "weightfs/engine.hpp"
+
+using namespace wfs;
+
+namespace {
+
+std::vector<uint8_t> read_all(Engine& e, OpenFile& f, size_t request) {
+    std::vector<uint8_t> out;
+    for (uint64_t off = 0;; off += request) {
+        auto r = e.read(f, off, request);
+        EXPECT_TRUE(r.ok());
+        if (!r.ok() || r->iov.empty()) break;
+        for (auto& v : r->iov) out.insert(out.end(), static_cast<uint8_t*>(v.iov_base), static_cast<uint8_t*>(v.iov_base) + v.iov_len);
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST(Engine, ServesTheConcatViewThroughTheCache) {
+    EngineConfig cfg;
+    cfg.source = test::data_dir() + "/gguf/split";
+    cfg.arena.bytes = 512 << 10;   // below the minimum: raised (never a deadlock), then to one 2 MiB page
+    cfg.chunk_size = 64 << 10;     // many chunks per file
+    cfg.threads = 2;
+    cfg.fuse_threads = 2;
+    auto e = Engine::create(cfg);
+    ASSERT_TRUE(e.ok()) << e.error().message;
+    ASSERT_TRUE((*e)->start().ok());
+
+    const Node* dir = (*e)->tree().lookup(VirtualTree::kRoot, "concat");
+    ASSERT_NE(dir, nullptr);
+    const Node* merged = (*e)->tree().lookup(dir->ino, "tiny-qwen3moe-Q4_K_M.gguf");
+    ASSERT_NE(merged, nullptr);
+    EXPECT_EQ((*e)->tree().lookup(dir->ino, "tiny-qwen3moe-Q4_K_M-00001-of-00004.gguf"), nullptr);
+    auto f = (*e)->open(merged->ino);
+    auto expect = test::read_file(cfg.source + "/tiny-qwen3moe-Q4_K_M.merged-mainline.gguf");
+    for (size_t request : {4096ul, 100000ul, 1ul << 20}) EXPECT_TRUE(read_all(**e, *f, request) == expect) << request;
+
+    // Unaligned reads spanning chunk edges.
+    std::mt19937 rng(1);
+    for (int i = 0; i < 300; ++i) {
+        uint64_t off = rng() % expect.size();
+        auto r = (*e)->read(*f, off, 1 + rng() % 200000);
+        ASSERT_TRUE(r.ok());
+        uint64_t at = off;
+        for (auto& v : r->iov) {
+            ASSERT_TRUE(std::equal(static_cast<uint8_t*>(v.iov_base), static_cast<uint8_t*>(v.iov_base) + v.iov_len,
+                                   expect.begin() + static_cast<long>(at)));
+            at += v.iov_len;
+        }
+    }
+    auto status = (*e)->status_text();
+    EXPECT_NE(status.find("open: /concat/tiny-qwen3moe-Q4_K_M.gguf x1"), std::string::npos) << status;
+    EXPECT_NE(status.find("page_kind: "), std::string::npos);
+    EXPECT_NE(status.find("numa: interleave (kernel: interleave"), std::string::npos) << status;
+    // The arena is at least 2 MiB; reading the second file (2.1 MB in all) must evict.
+    const Node* llama = (*e)->tree().lookup(dir->ino, "tiny-llama-Q4_K_S.gguf");
+    ASSERT_NE(llama, nullptr);
+    auto g = (*e)->open(llama->ino);
+    EXPECT_TRUE(read_all(**e, *g, 1 << 20) == test::read_file(cfg.source + "/tiny-llama-Q4_K_S.merged.gguf"));
+    (*e)->close(*g);
+    EXPECT_GT((*e)->stats().evictions, 0u);
+    EXPECT_TRUE(read_all(**e, *f, 1 << 20) == expect);  // refilled after eviction
+    (*e)->close(*f);
+    EXPECT_NE((*e)->status_text().find("open_files: 0"), std::string::npos);
+    EXPECT_NE((*e)->models_text().find("shown\tconcat/tiny-llama-Q4_K_S.gguf\t770048"), std::string::npos);
+}
+
+TEST(Engine, ReadErrorsBecomeEio) {
+    test::TempDir src;
+    test::write_file(src / "a.bin", std::vector<uint8_t>(300000, 1));
+    EngineConfig cfg;
+    cfg.source = src.path();
+    cfg.arena.bytes = 8ull << 20;
+    cfg.threads = 1;
+    cfg.fuse_threads = 1;
+    auto e = Engine::create(cfg);
+    ASSERT_TRUE(e.ok() && (*e)->start().ok());
+    const Node* n = (*e)->tree().lookup((*e)->tree().lookup(VirtualTree::kRoot, "concat")->ino, "a.bin");
+    ASSERT_NE(n, nullptr);
+    std::filesystem::resize_file(src / "a.bin", 1000);
+    auto f = (*e)->open(n->ino);
+    auto r = (*e)->read(*f, 0, 4096);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, EIO);
+    EXPECT_EQ((*e)->stats().read_errors, 1u);
+}
+
+TEST(Engine, PreloadWarmsMatchingFiles) {
+    EngineConfig cfg;
+    cfg.source = test::data_dir() + "/gguf/split";
+    cfg.arena.bytes = 64ull << 20;
+    cfg.preload = "concat/*Q4_K_S.gguf";
+    cfg.threads = 2;
+    auto e = Engine::create(cfg);
+    ASSERT_TRUE(e.ok() && (*e)->start().ok());
+    for (int i = 0; i < 200 && (*e)->stats().preload_done < (*e)->stats().preload_total; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_EQ((*e)->stats().preload_total, 770048u);
+    EXPECT_EQ((*e)->stats().preload_done, 770048u);
+    EXPECT_NE((*e)->status_text().find("100%"), std::string::npos);
+}

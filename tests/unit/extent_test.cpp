@@ -1,0 +1,60 @@
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "test_util.hpp"
+#include "weightfs/virtual_file.hpp"
+
+using namespace wfs;
+
+TEST(Extents, CopiesCoalesceAndEverySubRangeIsExact) {
+    test::TempDir dir;
+    std::vector<uint8_t> a(5000), b(3000);
+    for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint8_t>(i * 31);
+    for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<uint8_t>(i * 17 + 5);
+    test::write_file(dir / "a", a);
+    test::write_file(dir / "b", b);
+    SourceFilePtr fa = SourceFile::open(dir / "a", "a").value(), fb = SourceFile::open(dir / "b", "b").value();
+
+    ExtentListBuilder builder;
+    builder.add_bytes({9, 9, 9});
+    builder.add_copy(fa, 0, 1000);
+    builder.add_copy(fa, 1000, 4000);  // continues the previous copy: merged
+    builder.add_zeros(10);
+    builder.add_zeros(6);              // merged
+    builder.add_copy(fb, 100, 2900);
+    EXPECT_EQ(builder.size(), 3u + 5000 + 16 + 2900);
+    auto extents = builder.take();
+    EXPECT_EQ(extents.size(), 4u);
+
+    std::vector<uint8_t> expect{9, 9, 9};
+    expect.insert(expect.end(), a.begin(), a.end());
+    expect.insert(expect.end(), 16, 0);
+    expect.insert(expect.end(), b.begin() + 100, b.end());
+    VirtualFile vf("test", extents, expect.size(), {"a", "b"});
+    std::mt19937 rng(7);
+    for (int i = 0; i < 500; ++i) {
+        uint64_t off = rng() % expect.size();
+        size_t len = 1 + rng() % (expect.size() - off);
+        std::vector<uint8_t> got(len);
+        ASSERT_TRUE(vf.produce(off, len, got.data()).ok());
+        ASSERT_TRUE(std::equal(got.begin(), got.end(), expect.begin() + static_cast<long>(off))) << off << "+" << len;
+    }
+    std::vector<uint8_t> over(10);
+    EXPECT_FALSE(vf.produce(expect.size() - 5, 10, over.data()).ok());
+}
+
+TEST(Extents, ATruncatedSourceIsAnErrorNotZeros) {
+    test::TempDir dir;
+    test::write_file(dir / "f", std::vector<uint8_t>(4096, 7));
+    SourceFilePtr f = SourceFile::open(dir / "f", "f").value();
+    ExtentListBuilder b;
+    b.add_copy(f, 0, 4096);
+    VirtualFile vf("test", b.take(), 4096, {"f"});
+    ASSERT_EQ(truncate((dir / "f").c_str(), 1000), 0);
+    std::vector<uint8_t> buf(4096);
+    auto st = vf.produce(0, 4096, buf.data());
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().code, EIO);
+    EXPECT_NE(st.error().message.find("f: unexpected end of file at offset 1000"), std::string::npos) << st.error().message;
+}
