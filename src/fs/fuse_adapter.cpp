@@ -14,6 +14,8 @@ namespace {
 
 // Attributes never change while mounted: let the kernel cache them for a day.
 constexpr double kTimeout = 86400.0;
+// Directories and control files carry the mount time.
+const time_t kMountTime = time(nullptr);
 
 struct Handle {
     std::unique_ptr<OpenFile> file;  // virtual files
@@ -49,6 +51,7 @@ void fill_attr(AdapterState& s, const Node& n, struct stat& st) {
     st.st_uid = s.config.uid;
     st.st_gid = s.config.gid;
     st.st_blksize = static_cast<blksize_t>(s.engine->config().chunk_size);
+    st.st_mtim.tv_sec = st.st_ctim.tv_sec = st.st_atim.tv_sec = kMountTime;
     switch (n.kind) {
         case NodeKind::Directory:
             st.st_mode = S_IFDIR | 0555;
