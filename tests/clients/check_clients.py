@@ -1,0 +1,264 @@
+"""Runs inside the Debian testing root while weightfs (on the host) serves OUT/src at OUT/mnt.
+Each view is opened by the client users point at it and compared with the same client on the
+offline route, exactly: bytes, tensors, token ids, probabilities and logits bit for bit.
+
+    check_clients.py OUT        prints one line per check and a JSON summary; exit 1 on failure
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+OUT = sys.argv[1]
+SRC, MNT, REF = (os.path.join(OUT, d) for d in ("src", "mnt", "ref"))
+MODELS = json.load(open(os.path.join(OUT, "models.json")))
+results = {"checks": [], "versions": dict(MODELS["versions"])}
+failed = []
+
+
+def check(name, ok, detail=""):
+    results["checks"].append({"name": name, "ok": bool(ok), "detail": detail})
+    print(f"{'PASS' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+    if not ok:
+        failed.append(name)
+
+
+def view(path):
+    """The concat/ path of a file under SRC."""
+    return os.path.join(MNT, "concat", os.path.relpath(path, SRC))
+
+
+def status():
+    out = {}
+    for line in open(os.path.join(MNT, ".weightfs/status")):
+        k, _, v = line.rstrip("\n").partition(": ")
+        out.setdefault(k, []).append(v)
+    return out
+
+
+def same_file(a, b):
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+# ---------------------------------------------------------------- versions
+def versions():
+    import gguf
+    import numpy
+    import safetensors
+    import torch
+    import transformers
+    r = subprocess.run(["llama-server", "--version"], capture_output=True, text=True)
+    ver = [l for l in (r.stdout + r.stderr).splitlines() if l.startswith("version")]
+    dpkg = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version}\n", "llama.cpp-tools", "python3-gguf",
+                           "python3-transformers", "python3-torch", "python3-safetensors", "libfuse3-4", "fuse3"],
+                          capture_output=True, text=True).stdout
+    results["versions"].update({"llama.cpp": ver[0] if ver else "?", "gguf-py": getattr(gguf, "__version__", "?"),
+                                "safetensors": safetensors.__version__, "numpy": numpy.__version__,
+                                "torch": torch.__version__, "transformers": transformers.__version__,
+                                "packages": dpkg.strip().splitlines()})
+
+
+# ---------------------------------------------------------------- concat/ vs llama-gguf-split --merge
+def check_merge_bytes():
+    for s in MODELS["gguf_sets"]:
+        v = os.path.join(MNT, "concat", "gguf", s["prefix"] + ".gguf")
+        check(f"concat/gguf/{s['prefix']}.gguf == llama-gguf-split --merge ({len(s['shards'])} shards, {s['split']})",
+              os.path.exists(v) and same_file(v, s["merged"]))
+
+
+def check_gguf_py():
+    import numpy as np
+    from gguf import GGUFReader
+    for s in MODELS["gguf_sets"]:
+        v = GGUFReader(os.path.join(MNT, "concat", "gguf", s["prefix"] + ".gguf"))
+        shard_tensors = {}
+        for sh in s["shards"]:
+            for t in GGUFReader(sh).tensors:
+                shard_tensors[t.name] = (int(t.tensor_type), tuple(int(x) for x in t.shape), bytes(np.asarray(t.data).tobytes()))
+        view_tensors = {t.name: (int(t.tensor_type), tuple(int(x) for x in t.shape), bytes(np.asarray(t.data).tobytes()))
+                        for t in v.tensors}
+        ref = GGUFReader(s["merged"])
+        same_kv = [f.name for f in v.fields.values()] == [f.name for f in ref.fields.values()]
+        check(f"gguf-py GGUFReader: every tensor of concat/gguf/{s['prefix']}.gguf equals the shards' "
+              f"({len(view_tensors)} tensors, names/types/shapes/bytes; KV keys as merged)",
+              view_tensors == shard_tensors and len(view_tensors) > 0 and same_kv)
+
+
+# ---------------------------------------------------------------- llama-server
+class Server:
+    def __init__(self, model, port, extra=()):
+        self.port = port
+        self.log = open(os.path.join(OUT, f"llama-server-{port}.log"), "w")
+        self.proc = subprocess.Popen(["llama-server", "-m", model, "--host", "127.0.0.1", "--port", str(port),
+                                      "-t", "2", "-c", "256", "-np", "1", "--seed", "42", *extra],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as r:
+                    if r.status == 200:
+                        return True
+            except Exception:  # noqa: BLE001 — not up yet
+                time.sleep(0.2)
+        return False
+
+    def complete(self, prompt):
+        body = json.dumps({"prompt": prompt, "n_predict": 8, "temperature": 0, "seed": 42, "n_probs": 3,
+                           "return_tokens": True, "cache_prompt": False}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/completion", data=body,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            j = json.load(r)
+        return {k: j.get(k) for k in ("content", "tokens", "completion_probabilities")}
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+PROMPTS = ["the model reads weights", "large language models run on", "every byte is"]
+
+
+def completions(model, port, watch=None):
+    s = Server(model, port)
+    try:
+        if not s.wait_ready():
+            return None, open(s.log.name).read()[-2000:]
+        if watch:
+            watch()
+        return [s.complete(p) for p in PROMPTS], ""
+    finally:
+        s.stop()
+
+
+def check_llama_server():
+    cases = [(os.path.join(MNT, "concat", "gguf", s["prefix"] + ".gguf"), s["merged"], s["prefix"]) for s in MODELS["gguf_sets"]]
+    cases += [(view(p), p, os.path.basename(p)) for p in MODELS["gguf_singles"]]
+    for i, (on_view, offline, name) in enumerate(cases):
+        seen = {}
+
+        def watch(path=on_view):
+            st = status()
+            rel = "/" + os.path.relpath(path, MNT)
+            seen["open"] = any(o.startswith(rel + " ") for o in st.get("open", []))
+            seen["used"] = int(st["cache_used"][0].split()[0])
+
+        got, err = completions(on_view, 18180 + 2 * i, watch)
+        want, err2 = completions(offline, 18181 + 2 * i)
+        ok = got is not None and got == want and all(c["tokens"] for c in got)
+        check(f"llama-server on concat/ {name}: greedy completions, token ids and top-3 probabilities equal the "
+              f"offline file's", ok, err or err2 or (json.dumps(got[0])[:160] if got else ""))
+        check(f"status while llama-server serves {name}: file open and cache filled",
+              seen.get("open") and seen.get("used", 0) > 0, json.dumps(seen))
+
+
+# ---------------------------------------------------------------- transformers / safetensors
+def check_transformers():
+    import torch
+    import transformers
+    from safetensors import safe_open
+    ids = torch.tensor([[1, 5, 17, 42, 99, 200, 7, 3]])
+    for name, d in MODELS["hf"].items():
+        v = view(d)
+        a = transformers.AutoModelForCausalLM.from_pretrained(v).eval()
+        b = transformers.AutoModelForCausalLM.from_pretrained(d).eval()
+        with torch.no_grad():
+            la, lb = a(ids).logits, b(ids).logits
+            ga = a.generate(ids, max_new_tokens=6, do_sample=False)
+            gb = b.generate(ids, max_new_tokens=6, do_sample=False)
+        tok = transformers.AutoTokenizer.from_pretrained(v)
+        check(f"transformers from_pretrained(concat/{os.path.relpath(d, SRC)}) [{a.config.architectures[0]}]: logits "
+              f"bitwise equal, same greedy tokens, tokenizer loads",
+              torch.equal(la, lb) and torch.equal(ga, gb) and tok("every byte").input_ids == transformers.AutoTokenizer.from_pretrained(d)("every byte").input_ids)
+        n = 0
+        ok = True
+        for f in sorted(os.listdir(d)):
+            if f.endswith(".safetensors"):
+                with safe_open(os.path.join(v, f), "pt") as x, safe_open(os.path.join(d, f), "pt") as y:
+                    ok = ok and list(x.keys()) == list(y.keys())
+                    for k in x.keys():
+                        ok = ok and torch.equal(x.get_tensor(k), y.get_tensor(k))
+                        n += 1
+        check(f"safetensors safe_open (mmap) of every shard of concat/{os.path.relpath(d, SRC)}: {n} tensors equal", ok and n > 0)
+    if "deepseek_error" in MODELS:
+        check("DeepSeek-V3 tiny config accepted by transformers", False, MODELS["deepseek_error"])
+
+
+# ---------------------------------------------------------------- bad input
+def check_bad_input():
+    models = open(os.path.join(MNT, ".weightfs/models")).read()
+    listed = {l.split("\t")[2]: l for l in models.splitlines() if l.startswith("skipped\t")}
+    trunc = listed.get("bad/trunc-00002-of-00002.gguf", "")
+    corrupt = listed.get("bad/corrupt.gguf", "")
+    check("a split set with a truncated shard is left out and listed with file, offset and reason",
+          "truncated" in trunc and int(trunc.split("\t")[3]) > 0 and not os.path.exists(os.path.join(MNT, "concat/bad/trunc.gguf")), trunc)
+    check("a GGUF with a corrupt header is left out and listed with file, offset and reason",
+          "unknown ggml type" in corrupt and int(corrupt.split("\t")[3]) > 0, corrupt)
+    r = subprocess.run(["llama-server", "-m", os.path.join(MNT, "concat/bad/corrupt.gguf"), "--port", "18199",
+                        "--host", "127.0.0.1"], capture_output=True, text=True, timeout=60)
+    check("llama-server on a refused file fails to load, cleanly", r.returncode not in (0, -11, -7, -6),
+          f"rc {r.returncode}")
+
+    # A shard truncated while mounted (a set no client has read yet, so nothing of it is cached):
+    # the loader's reads of the missing bytes get EIO, never zeros, and the daemon logs it.
+    late = sorted(f for f in os.listdir(os.path.join(SRC, "bad")) if f.startswith("late-"))
+    victim = os.path.join(SRC, "bad", late[-1])
+    os.truncate(victim, os.path.getsize(victim) // 2)
+    merged = os.path.join(MNT, "concat", "bad", "late.gguf")
+    r = subprocess.run(["llama-simple", "-m", merged, "-n", "4", "--no-mmap", "hello"], capture_output=True, text=True, timeout=120)
+    text = r.stdout + r.stderr
+    check("llama-simple --no-mmap on a split set whose shard was truncated under the mount fails to load with a read error",
+          r.returncode > 0 and "failed to load model" in text,
+          f"rc {r.returncode}: " + " | ".join(l.strip() for l in text.splitlines() if " E " in l or "error" in l.lower())[:300])
+    try:
+        with open(merged, "rb") as f:
+            f.seek(os.path.getsize(merged) - 4096)
+            f.read()
+        check("read() of the truncated tail returns EIO", False, "read succeeded")
+    except OSError as e:
+        check("read() of the truncated tail returns EIO", e.errno == 5, repr(e))
+    log = open(os.path.join(OUT, "daemon.log")).read()
+    lines = [l for l in log.splitlines() if "[error]" in l and os.path.basename(victim) in l and "offset" in l]
+    check("the daemon logged the truncated file and offset", bool(lines), lines[0] if lines else log[-500:])
+    other = next(x for x in MODELS["gguf_sets"] if x["prefix"] == "mixtral-Q8_0")
+    check("every other model is still served byte-exactly",
+          same_file(os.path.join(MNT, "concat", "gguf", "mixtral-Q8_0.gguf"), other["merged"]))
+
+    # transformers on a checkpoint whose safetensors header is corrupt (concat/ serves it as-is).
+    import transformers
+    try:
+        transformers.AutoModelForCausalLM.from_pretrained(os.path.join(MNT, "concat/bad/hf-corrupt"))
+        check("transformers on a corrupt safetensors header raises a format error", False, "loaded")
+    except Exception as e:  # noqa: BLE001 — the kind is what we check
+        check("transformers on a corrupt safetensors header raises a format error", True, type(e).__name__ + ": " + str(e)[:120])
+
+
+versions()
+check_merge_bytes()
+check_gguf_py()
+check_llama_server()
+check_transformers()
+check_bad_input()
+results["failed"] = failed
+json.dump(results, open(os.path.join(OUT, "results.json"), "w"), indent=1)
+print(f"clients: {len(results['checks']) - len(failed)} passed, {len(failed)} failed")
+sys.exit(1 if failed else 0)

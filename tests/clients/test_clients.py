@@ -1,0 +1,126 @@
+#!/usr/bin/python3
+"""The real-client tier: weightfs's views opened by llama.cpp, gguf-py, transformers and
+safetensors from Debian testing, compared with the same clients on the offline route; then
+weightfs built and tested inside that root against its libfuse 3.18.
+
+The root comes from root.sh (cached under /var/cache/weightfs, rebuilt when packages.txt
+changes). weightfs runs on the host; its mount lies inside the root's tree, so programs in the
+root see it (one mount namespace)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+from gguf_edit import set_first_tensor_type  # noqa: E402
+from harness import WEIGHTFS, mounted, unmount, wait_mounted  # noqa: E402
+
+ROOT_SH = os.path.join(HERE, "root.sh")
+results = []
+
+
+def step(name, ok, detail=""):
+    results.append(ok)
+    print(f"{'PASS' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+
+
+def in_root(*cmd, timeout=1800):
+    t0 = time.time()
+    r = subprocess.run([ROOT_SH, "run", *cmd], timeout=timeout)
+    print(f"  ({' '.join(cmd)[:80]}: {time.time() - t0:.0f} s, rc {r.returncode})", flush=True)
+    return r.returncode
+
+
+def main():
+    t0 = time.time()
+    root = subprocess.run([ROOT_SH, "path"], check=True, capture_output=True, text=True).stdout.strip()
+    print(f"client root: {root} (ready after {time.time() - t0:.0f} s)", flush=True)
+    work_in_root = "/tmp/wfs-clients"
+    work = root + work_in_root
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    for f in ("make_models.py", "check_clients.py"):
+        shutil.copy(os.path.join(HERE, f), work)
+    out, out_in_root = os.path.join(work, "out"), work_in_root + "/out"
+    proc = None
+    try:
+        step("models made by save_pretrained, convert_hf_to_gguf.py, llama-quantize, llama-gguf-split",
+             in_root("python3", work_in_root + "/make_models.py", out_in_root) == 0)
+
+        # Bad input next to the good models.
+        bad = os.path.join(out, "src", "bad")
+        os.makedirs(bad)
+        mixtral = os.path.join(out, "ref", "mixtral-Q8_0.merged.gguf")
+        in_root("llama-gguf-split", "--split", "--split-max-tensors", "12", out_in_root + "/ref/mixtral-Q8_0.merged.gguf",
+                out_in_root + "/src/bad/trunc")
+        shards = sorted(f for f in os.listdir(bad) if f.startswith("trunc-"))
+        last = os.path.join(bad, shards[-1])
+        os.truncate(last, os.path.getsize(last) - 1000)
+        os.rename(last, os.path.join(bad, "trunc-%05d-of-%05d.gguf" % (len(shards), len(shards))))
+        if shards[-1] != "trunc-00002-of-00002.gguf":
+            print(f"note: truncated set has {len(shards)} shards")
+        in_root("llama-gguf-split", "--split", "--split-max-tensors", "12", out_in_root + "/ref/mixtral-Q8_0.merged.gguf",
+                out_in_root + "/src/bad/late")  # truncated later, under the mount
+        shutil.copy(os.path.join(out, "src", "gguf", "llama-Q4_K_M.gguf"), os.path.join(bad, "corrupt.gguf"))
+        set_first_tensor_type(os.path.join(bad, "corrupt.gguf"), 77)  # 77: no ggml type (99 is ik Q8_2_X4)
+        shutil.copytree(os.path.join(out, "src", "hf", "llama-single"), os.path.join(bad, "hf-corrupt"))
+        with open(os.path.join(bad, "hf-corrupt", "model.safetensors"), "r+b") as f:
+            f.seek(8)
+            f.write(b"{{{{ not json")
+        _ = mixtral
+
+        mnt = os.path.join(out, "mnt")
+        os.makedirs(mnt)
+        log = open(os.path.join(out, "daemon.log"), "w")
+        proc = subprocess.Popen([WEIGHTFS, os.path.join(out, "src"), mnt, "-f", "-o", "cache=256M,allow_other"],
+                                stdout=log, stderr=subprocess.STDOUT)
+        wait_mounted(mnt, proc)
+        rc = in_root("python3", work_in_root + "/check_clients.py", out_in_root)
+        summary = json.load(open(os.path.join(out, "results.json")))
+        step(f"client checks in the root ({len(summary['checks'])} checks)", rc == 0,
+             "failed: " + ", ".join(summary["failed"]) if summary["failed"] else "")
+        print("versions: " + json.dumps(summary["versions"]), flush=True)
+        subprocess.run(["fusermount3", "-u", mnt], check=False)
+        proc.wait(timeout=30)
+        step("weightfs exited cleanly after the clients and nothing is left mounted",
+             proc.returncode == 0 and mounted(mnt) is None, f"rc {proc.returncode}")
+        proc = None
+    finally:
+        if proc is not None:
+            unmount(os.path.join(out, "mnt"))
+            proc.kill()
+            proc.wait()
+            print(open(os.path.join(out, "daemon.log")).read()[-3000:])
+        shutil.rmtree(work, ignore_errors=True)
+
+    # weightfs built inside the root (g++ 16, libfuse 3.18) and its own tests run there.
+    build = root + "/tmp/wfs-build"
+    shutil.rmtree(build, ignore_errors=True)
+    files = subprocess.run(["git", "-C", REPO, "ls-files", "--cached", "--others", "--exclude-standard"],
+                           capture_output=True, text=True).stdout.splitlines()
+    if not files:
+        files = [os.path.relpath(os.path.join(d, f), REPO) for d, _, fs in os.walk(REPO) for f in fs
+                 if not os.path.relpath(d, REPO).startswith(("build", ".git"))]
+    for f in files:
+        os.makedirs(os.path.dirname(os.path.join(build, f)), exist_ok=True)
+        shutil.copy2(os.path.join(REPO, f), os.path.join(build, f))
+    try:
+        rc = in_root("bash", "-c", "cd /tmp/wfs-build && meson setup b --buildtype=debugoptimized >/dev/null && "
+                     "ninja -C b -j2 >/dev/null && pkg-config --modversion fuse3 && b/tests/unit_tests --gtest_brief=1 && "
+                     "WEIGHTFS=/tmp/wfs-build/b/src/weightfs WEIGHTFS_TEST_DATA=/tmp/wfs-build/tests/data WEIGHTFS_TEST_SCRATCH_ROOT=1 "
+                     "python3 tests/integration/test_mount.py 2>&1 | tail -4; exit ${PIPESTATUS[0]}")
+        step("weightfs builds in the root against libfuse 3.18 and passes its unit and mount tests there", rc == 0)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+
+    failed = results.count(False)
+    print(f"clients: {len(results) - failed} passed, {failed} failed ({time.time() - t0:.0f} s)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
