@@ -14,6 +14,7 @@
 namespace wfs {
 
 namespace gguf { struct Header; }
+namespace st { struct Header; }
 
 struct GgufFile {
     std::string rel;
@@ -38,6 +39,22 @@ struct PlainFile {
     SourceFilePtr file;
 };
 
+struct SafetensorsFile {
+    std::string name;  // file name inside the model directory
+    SourceFilePtr file;
+    std::shared_ptr<const st::Header> header;
+};
+
+// A Hugging Face checkpoint: a directory holding *.safetensors (sharded with an index, or one file).
+struct HfModel {
+    std::string rel_dir;
+    std::vector<SafetensorsFile> shards;  // every *.safetensors in the directory, sorted by name
+    SourceFilePtr index;                  // model.safetensors.index.json, if present
+    SourceFilePtr config;                 // config.json, if present
+    std::vector<PlainFile> files;         // every file of the directory (shards and metadata included)
+    bool usable = true;                   // false when a shard's header failed to parse (listed)
+};
+
 struct Problem {
     std::string where;   // "catalog" or the view's name
     std::string file;    // path relative to SOURCE
@@ -52,6 +69,7 @@ struct Catalog {
     std::vector<GgufFile> ggufs;
     std::vector<SplitSet> splits;
     std::vector<PartSet> parts;
+    std::vector<HfModel> hf_models;
     std::vector<Problem> problems;
 
     // Scans `root` (an existing directory). Fails only when root itself is unusable.

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "formats/gguf.hpp"
+#include "formats/safetensors.hpp"
 #include "transforms/part_names.hpp"
 
 namespace wfs {
@@ -160,6 +161,7 @@ private:
         }
 
         // Single files: GGUFs are parsed, everything else is plain.
+        const size_t first_plain = cat_.plain.size();
         for (const auto& f : files) {
             if (taken.count(f)) continue;
             std::string child_rel = join_rel(rel, f);
@@ -170,6 +172,29 @@ private:
             }
             if (auto file = open_file(abs + "/" + f, child_rel)) cat_.plain.push_back({child_rel, std::move(file)});
         }
+        collect_hf_model(rel, first_plain);
+    }
+
+    // A directory with *.safetensors is a Hugging Face checkpoint; its headers are parsed here.
+    void collect_hf_model(const std::string& rel, size_t first_plain) {
+        HfModel m;
+        m.rel_dir = rel;
+        for (size_t i = first_plain; i < cat_.plain.size(); ++i) {
+            const PlainFile& p = cat_.plain[i];
+            std::string name = p.rel.substr(rel.empty() ? 0 : rel.size() + 1);
+            m.files.push_back(p);
+            if (name == "model.safetensors.index.json") m.index = p.file;
+            if (name == "config.json") m.config = p.file;
+            if (!ends_with(name, ".safetensors")) continue;
+            auto h = st::read_header(FileByteReader(*p.file));
+            if (!h) {
+                cat_.problems.push_back({"catalog", p.rel, h.error().offset, h.error().message});
+                m.usable = false;
+                continue;
+            }
+            m.shards.push_back({name, p.file, std::make_shared<const st::Header>(std::move(h).value())});
+        }
+        if (!m.shards.empty() || !m.usable) cat_.hf_models.push_back(std::move(m));
     }
 
     Catalog& cat_;

@@ -165,8 +165,15 @@ std::vector<uint8_t> layout(std::vector<OutTensor>& tensors) {
         auto& t = tensors[i];
         t.begin = offset;
         offset += t.bytes;
-        json += (i ? "," : "") + json_string(t.name) + ":{\"dtype\":\"" + dtype_name(t.dtype) + "\",\"shape\":[";
-        for (size_t d = 0; d < t.shape.size(); ++d) json += (d ? "," : "") + std::to_string(t.shape[d]);
+        if (i) json += ',';
+        json += json_string(t.name);
+        json += ":{\"dtype\":\"";
+        json += dtype_name(t.dtype);
+        json += "\",\"shape\":[";
+        for (size_t d = 0; d < t.shape.size(); ++d) {
+            if (d) json += ',';
+            json += std::to_string(t.shape[d]);
+        }
         json += "],\"data_offsets\":[" + std::to_string(t.begin) + "," + std::to_string(offset) + "]}";
     }
     json += "}";

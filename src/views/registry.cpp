@@ -1,6 +1,7 @@
 // The view registry and the assembly of the whole tree.
 #include <sstream>
 
+#include "views/bf16.hpp"
 #include "views/concat.hpp"
 #include "weightfs/view.hpp"
 
@@ -9,6 +10,7 @@ namespace wfs {
 std::vector<std::unique_ptr<View>> make_views() {
     std::vector<std::unique_ptr<View>> v;
     v.push_back(std::make_unique<ConcatView>());
+    v.push_back(std::make_unique<Bf16View>());
     return v;
 }
 

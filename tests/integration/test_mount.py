@@ -5,6 +5,7 @@ random-offset, mmap, O_DIRECT and concurrent reads; read-only behaviour, xattrs,
 start-up failures, signals and hugepage give-back."""
 import errno
 import hashlib
+import json
 import mmap
 import os
 import random
@@ -90,7 +91,7 @@ class ConcatView(unittest.TestCase):
 
     def test_listing_and_exact_sizes(self):
         top = sorted(os.listdir(self.m.mnt))
-        self.assertEqual(top, [".weightfs", "concat"])
+        self.assertEqual(top, [".weightfs", "bf16", "concat"])
         for path, ref in self.expected.items():
             self.assertEqual(os.stat(self.m.path(path)).st_size, os.path.getsize(ref), path)
         listing = sorted(os.listdir(self.m.path("concat")))
@@ -249,6 +250,111 @@ class ConcatView(unittest.TestCase):
         self.assertGreater(int(st["cache_budget"].split()[0]), 0)
         self.assertIn("open: /concat/single.gguf x1", text)
         self.assertGreater(int(st["fills"]), 0)
+
+
+FP8 = os.path.join(DATA, "fp8")
+
+
+class Bf16View(unittest.TestCase):
+    """bf16/ on the FP8 vector (sharded, with an index) and on a single-file checkpoint built here."""
+
+    @classmethod
+    def setUpClass(cls):
+        from st_util import read as st_read, write as st_write
+        cls.tmp = tempfile.mkdtemp(prefix="weightfs-bf16-")
+        cls.src = os.path.join(cls.tmp, "src")
+        shutil.copytree(os.path.join(FP8, "deepseek-tiny"), os.path.join(cls.src, "deepseek-tiny"))
+        exp = os.path.join(FP8, "deepseek-tiny.expected")
+        cls.expected = {f"bf16/deepseek-tiny/{n}": os.path.join(exp, n) for n in os.listdir(exp)}
+        # A single-file checkpoint: every source tensor in one model.safetensors, no index; its
+        # expected BF16 form holds the expected shards' tensors in one file.
+        single = os.path.join(cls.src, "org", "single-fp8")
+        os.makedirs(single)
+        src_tensors, exp_tensors = {}, {}
+        for k in (1, 2, 3):
+            src_tensors.update(st_read(os.path.join(FP8, "deepseek-tiny", f"model-0000{k}-of-00003.safetensors")))
+            exp_tensors.update(st_read(os.path.join(exp, f"model-0000{k}-of-00003.safetensors")))
+        st_write(os.path.join(single, "model.safetensors"), src_tensors)
+        shutil.copy(os.path.join(FP8, "deepseek-tiny", "config.json"), single)
+        cls.single_expected = os.path.join(cls.tmp, "single-expected.safetensors")
+        st_write(cls.single_expected, exp_tensors)
+        cls.expected["bf16/org/single-fp8/model.safetensors"] = cls.single_expected
+        cls.expected["bf16/org/single-fp8/config.json"] = os.path.join(exp, "config.json")
+        # A BF16 (non-FP8) checkpoint beside them: not shown in bf16/.
+        shutil.copytree(os.path.join(FP8, "deepseek-tiny.expected"), os.path.join(cls.src, "already-bf16"))
+        # A checkpoint whose scale grid does not match its weight: refused and listed.
+        bad = os.path.join(cls.src, "bad-grid")
+        os.makedirs(bad)
+        t = dict(src_tensors)
+        name = "model.layers.0.self_attn.q_proj.weight_scale_inv"
+        dtype, shape, blob = t[name]
+        t[name] = (dtype, [shape[0] + 1, shape[1]], blob + b"\0" * (4 * shape[1]))
+        st_write(os.path.join(bad, "model.safetensors"), t)
+        cls.m = Mount(cls.src, "cache=64M,chunk=64K")
+        cls.m.__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.m.__exit__(None, None, None)
+        shutil.rmtree(cls.tmp)
+
+    def test_listing(self):
+        self.assertEqual(sorted(os.listdir(self.m.path("bf16/deepseek-tiny"))),
+                         sorted(os.listdir(os.path.join(FP8, "deepseek-tiny.expected"))))
+        self.assertEqual(sorted(os.listdir(self.m.path("bf16/org/single-fp8"))), ["config.json", "model.safetensors"])
+        self.assertFalse(os.path.exists(self.m.path("bf16/already-bf16")))
+        self.assertFalse(os.path.exists(self.m.path("bf16/bad-grid")))
+        for path, ref in self.expected.items():
+            self.assertEqual(os.path.getsize(self.m.path(path)), os.path.getsize(ref), path)
+
+    def test_byte_identical_sequential(self):
+        for path, ref in self.expected.items():
+            r = subprocess.run(["cmp", self.m.path(path), ref], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, path + ": " + r.stdout + r.stderr)
+
+    def test_byte_identical_random_offsets(self):
+        rng = random.Random(9)
+        for path, ref in self.expected.items():
+            want = read_bytes(ref)
+            fd = os.open(self.m.path(path), os.O_RDONLY)
+            try:
+                for _ in range(200):
+                    off = rng.randrange(len(want))
+                    n = rng.randrange(1, 100000)
+                    self.assertEqual(os.pread(fd, n, off), want[off:off + n], f"{path} at {off}+{n}")
+            finally:
+                os.close(fd)
+
+    def test_mmap_and_parallel_readers(self):
+        for path, ref in self.expected.items():
+            want = read_bytes(ref)
+            with open(self.m.path(path), "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
+                self.assertTrue(mm[:] == want, path)
+        errors = []
+
+        def reader(seed):
+            rng = random.Random(seed)
+            for path, ref in sorted(self.expected.items(), key=lambda _: rng.random()):
+                if read_bytes(self.m.path(path)) != read_bytes(ref):
+                    errors.append(path)
+
+        threads = [threading.Thread(target=reader, args=(i,)) for i in range(4)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        self.assertEqual(errors, [])
+
+    def test_config_without_quantization_config(self):
+        got = json.loads(read_bytes(self.m.path("bf16/deepseek-tiny/config.json")))
+        src = json.loads(read_bytes(os.path.join(FP8, "deepseek-tiny", "config.json")))
+        src.pop("quantization_config")
+        self.assertEqual(got, src)
+
+    def test_bad_scale_grid_is_listed(self):
+        models = read_bytes(self.m.path(".weightfs/models")).decode()
+        line = [l for l in models.splitlines() if l.startswith("skipped\tbf16\tbad-grid")]
+        self.assertEqual(len(line), 1, models)
+        self.assertIn("scale grid shape does not match", line[0])
+        self.assertIn("bad-grid/model.safetensors: offset ", line[0])
 
 
 class ConcatOptions(unittest.TestCase):

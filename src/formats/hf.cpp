@@ -1,0 +1,161 @@
+#include "formats/hf.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+namespace wfs::hf {
+
+namespace {
+
+using ordered = nlohmann::ordered_json;
+
+Result<ordered> parse(const ByteReader& in) {
+    if (in.size() > kMaxJson) return make_error(EINVAL, in.name() + ": " + std::to_string(in.size()) + " bytes is too large for a JSON file here");
+    std::string text(in.size(), '\0');
+    WFS_TRY(in.read(0, text.size(), text.data()));
+    try {
+        return ordered::parse(text);
+    } catch (const nlohmann::json::parse_error& e) {
+        return make_error(EINVAL, in.name() + ": offset " + std::to_string(e.byte) + ": not valid JSON: " + e.what(), e.byte);
+    }
+}
+
+void append_utf16(std::string& out, uint32_t u) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "\\u%04x", u);
+    out += buf;
+}
+
+// Python's json.dumps(indent=2) of a parsed document.
+void dump(const ordered& v, int indent, std::string& out) {
+    const std::string pad(static_cast<size_t>(indent + 2), ' ');
+    if (v.is_object()) {
+        if (v.empty()) return (void)(out += "{}");
+        out += "{\n";
+        bool first = true;
+        for (auto it = v.begin(); it != v.end(); ++it) {
+            if (!first) out += ",\n";
+            out += pad;
+            out += python_json_string(it.key());
+            out += ": ";
+            dump(it.value(), indent + 2, out);
+            first = false;
+        }
+        out += "\n" + std::string(static_cast<size_t>(indent), ' ') + "}";
+    } else if (v.is_array()) {
+        if (v.empty()) return (void)(out += "[]");
+        out += "[\n";
+        for (size_t i = 0; i < v.size(); ++i) {
+            if (i) out += ",\n";
+            out += pad;
+            dump(v[i], indent + 2, out);
+        }
+        out += "\n" + std::string(static_cast<size_t>(indent), ' ') + "]";
+    } else if (v.is_string()) {
+        out += python_json_string(v.get<std::string>());
+    } else if (v.is_boolean()) {
+        out += v.get<bool>() ? "true" : "false";
+    } else if (v.is_null()) {
+        out += "null";
+    } else if (v.is_number_float()) {
+        double d = v.get<double>();
+        out += std::isfinite(d) ? v.dump() : (std::isnan(d) ? "NaN" : (d > 0 ? "Infinity" : "-Infinity"));
+    } else {
+        out += v.dump();
+    }
+}
+
+}  // namespace
+
+std::string python_json_string(const std::string& s) {
+    std::string out = "\"";
+    for (size_t i = 0; i < s.size();) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        uint32_t cp = c;
+        size_t n = 1;
+        if (c >= 0x80) {  // decode UTF-8 (invalid bytes pass as U+FFFD, as a lossy decode would)
+            n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+            if (n == 1 || i + n > s.size()) {
+                cp = 0xFFFD;
+                n = 1;
+            } else {
+                cp = c & (0xFF >> (n + 1));
+                for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+            }
+        }
+        i += n;
+        switch (cp) {
+            case '"': out += "\\\""; continue;
+            case '\\': out += "\\\\"; continue;
+            case '\n': out += "\\n"; continue;
+            case '\r': out += "\\r"; continue;
+            case '\t': out += "\\t"; continue;
+            case '\b': out += "\\b"; continue;
+            case '\f': out += "\\f"; continue;
+            default: break;
+        }
+        if (cp >= 0x20 && cp < 0x7F) {
+            out += static_cast<char>(cp);
+        } else if (cp >= 0x10000) {
+            cp -= 0x10000;
+            append_utf16(out, 0xD800 + (cp >> 10));
+            append_utf16(out, 0xDC00 + (cp & 0x3FF));
+        } else {
+            append_utf16(out, cp);
+        }
+    }
+    return out + "\"";
+}
+
+const std::string* Index::file_of(const std::string& tensor) const {
+    for (const auto& [k, v] : weight_map)
+        if (k == tensor) return &v;
+    return nullptr;
+}
+
+Result<Index> read_index(const ByteReader& in) {
+    auto j = parse(in);
+    if (!j) return j.error();
+    if (!j->is_object() || !j->contains("weight_map") || !(*j)["weight_map"].is_object())
+        return make_error(EINVAL, in.name() + ": no weight_map object");
+    Index idx;
+    std::unordered_map<std::string, size_t> pos;
+    for (auto it = (*j)["weight_map"].begin(); it != (*j)["weight_map"].end(); ++it) {
+        if (!it.value().is_string()) return make_error(EINVAL, in.name() + ": weight_map['" + it.key() + "'] is not a file name");
+        auto [p, fresh] = pos.emplace(it.key(), idx.weight_map.size());
+        if (fresh) idx.weight_map.push_back({it.key(), it.value().get<std::string>()});
+        else idx.weight_map[p->second].second = it.value().get<std::string>();
+    }
+    return idx;
+}
+
+std::string write_index(const std::vector<std::pair<std::string, std::string>>& weight_map) {
+    std::string out = "{\n  \"metadata\": {},\n  \"weight_map\": ";
+    if (weight_map.empty()) return out + "{}\n}";
+    out += "{\n";
+    for (size_t i = 0; i < weight_map.size(); ++i) {
+        if (i) out += ",\n";
+        out += "    ";
+        out += python_json_string(weight_map[i].first);
+        out += ": ";
+        out += python_json_string(weight_map[i].second);
+    }
+    return out + "\n  }\n}";
+}
+
+Result<std::string> strip_quantization_config(const ByteReader& in, bool* had_it) {
+    auto j = parse(in);
+    if (!j) return j.error();
+    if (!j->is_object()) return make_error(EINVAL, in.name() + ": not a JSON object");
+    *had_it = j->erase("quantization_config") > 0;
+    if (j->contains("text_config") && (*j)["text_config"].is_object())
+        *had_it = (*j)["text_config"].erase("quantization_config") > 0 || *had_it;
+    std::string out;
+    dump(*j, 0, out);
+    return out;
+}
+
+}  // namespace wfs::hf

@@ -1,0 +1,33 @@
+// Hugging Face checkpoint metadata: model.safetensors.index.json and config.json.
+// Parsed with a real JSON library (key order kept); written as Python's json.dump(obj, f,
+// indent=2) writes them (ensure_ascii escaping, ", " / ": " separators, no trailing newline),
+// because that is what the reference scripts produce.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "formats/byte_reader.hpp"
+
+namespace wfs::hf {
+
+inline constexpr uint64_t kMaxJson = 64ull << 20;  // index and config files are kilobytes; refuse giants
+
+struct Index {
+    std::vector<std::pair<std::string, std::string>> weight_map;  // in file order (first position, last value)
+    const std::string* file_of(const std::string& tensor) const;
+};
+
+Result<Index> read_index(const ByteReader& in);
+
+// The index as fp8_cast_bf16.py writes it: {"metadata": {}, "weight_map": {...}}.
+std::string write_index(const std::vector<std::pair<std::string, std::string>>& weight_map);
+
+// config.json without quantization_config (top level and text_config), as json.dump(indent=2).
+Result<std::string> strip_quantization_config(const ByteReader& in, bool* had_it);
+
+// Python's json string encoding with ensure_ascii=True.
+std::string python_json_string(const std::string& utf8);
+
+}  // namespace wfs::hf

@@ -1,0 +1,54 @@
+// FP8 → BF16 block dequantization, as DeepSeek's fp8_cast_bf16.py computes it
+// (reference/fp8-bf16.md §0, §3):
+//   out[i][j] = bf16_rne( decode(W[i][j]) * S[i/128][j/128] )
+// with an exact FP8 decode (a 256-entry table), one fp32 multiply, then round-to-nearest-even to
+// bf16 (NaN → 0x7FC0). Two roundings on purpose: that is what the reference computes. No fast
+// math anywhere; the integer rounding keeps subnormals.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "formats/safetensors.hpp"
+#include "weightfs/extent.hpp"
+
+namespace wfs::fp8 {
+
+inline constexpr uint64_t kBlock = 128;
+
+// Exact fp32 value of every FP8 code (E4M3FN or E5M2).
+const float* decode_table(st::Dtype dtype);
+
+inline uint16_t bf16_rne(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FC0;
+    return static_cast<uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+// Widens one scale value (F32, BF16 or F16) exactly to fp32.
+float scale_to_f32(st::Dtype dtype, const uint8_t* p);
+
+// Dequantizes `count` consecutive elements of one row segment that shares one scale.
+void dequant_run(const uint8_t* src, size_t count, const float* table, float scale, uint16_t* dst);
+
+// One FP8 weight [rows, cols] with its scale grid, served as the BF16 tensor's bytes.
+class DequantPiece final : public Piece {
+public:
+    DequantPiece(SourceFilePtr weight_file, uint64_t weight_offset, st::Dtype weight_dtype, SourceFilePtr scale_file,
+                 uint64_t scale_offset, st::Dtype scale_dtype, uint64_t rows, uint64_t cols);
+    Status produce(uint64_t offset, size_t len, uint8_t* dst) const override;
+    const SourceFile* source() const override { return weight_.get(); }
+
+private:
+    // Writes BF16 elements [first, first + count) to dst.
+    Status produce_elements(uint64_t first, uint64_t count, uint16_t* dst) const;
+
+    SourceFilePtr weight_, scale_;
+    uint64_t weight_offset_, scale_offset_;
+    const float* table_;
+    st::Dtype scale_dtype_;
+    uint64_t rows_, cols_, grid_cols_;
+};
+
+}  // namespace wfs::fp8
