@@ -203,6 +203,40 @@ def check_transformers():
         check("DeepSeek-V3 tiny config accepted by transformers", False, MODELS["deepseek_error"])
 
 
+# ---------------------------------------------------------------- bf16/
+def check_bf16():
+    import torch
+    import transformers
+    src, ref = MODELS["fp8"]["src"], MODELS["fp8"]["ref"]
+    v = os.path.join(MNT, "bf16", os.path.relpath(src, SRC))
+    files = sorted(os.listdir(ref))
+    check(f"bf16/{os.path.relpath(src, SRC)}: the same files as the torch port of fp8_cast_bf16.py (+ config, tokenizer)",
+          sorted(os.listdir(v)) == files, f"{sorted(os.listdir(v))} vs {files}")
+    same = [f for f in files if f.endswith(".safetensors") or f.endswith(".index.json")]
+    check("bf16/ shards and index byte-identical to the torch port's output",
+          all(same_file(os.path.join(v, f), os.path.join(ref, f)) for f in same), ", ".join(same))
+    # convert_hf_to_gguf.py dequantizes quant_method fp8 itself: an independent oracle.
+    conv = "/usr/share/doc/llama.cpp-tools/scripts/convert_hf_to_gguf.py"
+    outs = []
+    for d, tag in ((v, "view"), (src, "fp8")):
+        out = os.path.join(OUT, f"bf16-{tag}.gguf")
+        r = subprocess.run(["python3", conv, d, "--outtype", "bf16", "--outfile", out, "--model-name", "llama-fp8"],
+                           capture_output=True, text=True)
+        outs.append((out, r.returncode, r.stderr[-500:]))
+    ok = all(rc == 0 for _, rc, _ in outs) and same_file(outs[0][0], outs[1][0])
+    check("convert_hf_to_gguf.py --outtype bf16 on bf16/ writes a GGUF byte-identical to converting the FP8 source",
+          ok, "; ".join(f"rc {rc} {err[-200:]}" for _, rc, err in outs if rc))
+    ids = torch.tensor([[1, 5, 17, 42, 99, 200, 7, 3]])
+    a = transformers.AutoModelForCausalLM.from_pretrained(v).eval()
+    b = transformers.AutoModelForCausalLM.from_pretrained(ref).eval()
+    with torch.no_grad():
+        la, lb = a(ids).logits, b(ids).logits
+    check("transformers from_pretrained(bf16/...) gives logits bitwise equal to the torch port's copy",
+          torch.equal(la, lb) and getattr(a.config, "quantization_config", None) is None)
+    got, err = completions(outs[0][0], 18170)
+    check("llama-server runs on the GGUF converted from bf16/", got is not None and all(c["tokens"] for c in got), err)
+
+
 # ---------------------------------------------------------------- bad input
 def check_bad_input():
     models = open(os.path.join(MNT, ".weightfs/models")).read()
@@ -257,6 +291,7 @@ check_merge_bytes()
 check_gguf_py()
 check_llama_server()
 check_transformers()
+check_bf16()
 check_bad_input()
 results["failed"] = failed
 json.dump(results, open(os.path.join(OUT, "results.json"), "w"), indent=1)

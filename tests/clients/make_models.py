@@ -73,6 +73,95 @@ def save(model, tok, rel, shard=None):
     return d
 
 
+def fp8_checkpoint(src, out):
+    """DeepSeek's layout: every 2-D projection weight as float8_e4m3fn with a float32
+    weight_scale_inv per 128x128 block (edge blocks partial); embeddings, norms and head stay
+    BF16; three shards with an index; quantization_config in config.json."""
+    from safetensors.torch import load_file, save_file
+    os.makedirs(out)
+    state = {k: v.to(torch.bfloat16) for k, v in load_file(os.path.join(src, "model.safetensors")).items()}
+    tensors = {}
+    for name, w in state.items():
+        if w.dim() == 2 and name.endswith("proj.weight"):
+            rows, cols = w.shape
+            gr, gc = -(-rows // 128), -(-cols // 128)
+            wf = w.float()
+            scale = torch.empty(gr, gc, dtype=torch.float32)
+            q = torch.empty(rows, cols, dtype=torch.float8_e4m3fn)
+            for i in range(gr):
+                for j in range(gc):
+                    blk = wf[i * 128:(i + 1) * 128, j * 128:(j + 1) * 128]
+                    s = blk.abs().max().clamp(min=1e-12) / 448.0
+                    scale[i, j] = s
+                    q[i * 128:(i + 1) * 128, j * 128:(j + 1) * 128] = (blk / s).to(torch.float8_e4m3fn)
+            tensors[name] = q
+            tensors[name + "_scale_inv"] = scale
+        else:
+            tensors[name] = w
+    names = list(tensors)
+    shards = [names[i::3] for i in range(3)]  # weights and their scales often land in different shards
+    weight_map = {}
+    for k, part in enumerate(shards):
+        fname = f"model-{k + 1:05d}-of-00003.safetensors"
+        save_file({n: tensors[n].contiguous() for n in part}, os.path.join(out, fname), metadata={"format": "pt"})
+        for n in part:
+            weight_map[n] = fname
+    with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {"total_size": 0}, "weight_map": weight_map}, f, indent=2)
+    cfg = json.load(open(os.path.join(src, "config.json")))
+    cfg["quantization_config"] = {"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8",
+                                  "weight_block_size": [128, 128]}
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    for name in os.listdir(src):
+        if name.startswith("tokenizer") or name == "generation_config.json":
+            shutil.copy(os.path.join(src, name), out)
+
+
+def fp8_cast_bf16_port(src, out):
+    """A torch CPU port of DeepSeek's inference/fp8_cast_bf16.py, written from
+    reference/fp8-bf16.md: (fp8.float() * scale per 128x128 block).to(bfloat16), scales dropped,
+    save_file without metadata, index as json.dump(indent=2); config without quantization_config."""
+    from safetensors.torch import load_file, save_file
+    os.makedirs(out)
+    index = json.load(open(os.path.join(src, "model.safetensors.index.json")))
+    weight_map = index["weight_map"]
+    loaded = {}
+
+    def tensor(name):
+        f = weight_map[name]
+        if f not in loaded:
+            loaded[f] = load_file(os.path.join(src, f))
+        return loaded[f][name]
+
+    converted = []
+    for f in sorted(x for x in os.listdir(src) if x.endswith(".safetensors")):
+        state = load_file(os.path.join(src, f))
+        new = {}
+        for name, w in state.items():
+            if name.endswith("_scale_inv"):
+                continue
+            if w.element_size() == 1 and name + "_scale_inv" in weight_map:
+                s = tensor(name + "_scale_inv").float()
+                full = s.repeat_interleave(128, 0).repeat_interleave(128, 1)[:w.shape[0], :w.shape[1]]
+                new[name] = (w.float() * full).to(torch.bfloat16)
+                converted.append(name)
+            else:
+                new[name] = w
+        save_file(new, os.path.join(out, f))
+    for name in converted:
+        weight_map.pop(name + "_scale_inv", None)
+    with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {}, "weight_map": weight_map}, f, indent=2)
+    cfg = json.load(open(os.path.join(src, "config.json")))
+    cfg.pop("quantization_config")
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    for name in os.listdir(src):
+        if name.startswith("tokenizer") or name == "generation_config.json":
+            shutil.copy(os.path.join(src, name), out)
+
+
 def main():
     os.makedirs(SRC, exist_ok=True)
     os.makedirs(REF, exist_ok=True)
@@ -112,6 +201,11 @@ def main():
     except Exception as e:  # noqa: BLE001 — reported: the checks say plainly what was not made
         made["deepseek_error"] = repr(e)
         log(f"DeepSeek-V3 config refused by transformers: {e!r}")
+
+    fp8_checkpoint(made["hf"]["llama-single"], os.path.join(SRC, "hf", "llama-fp8"))
+    made["fp8"] = {"src": os.path.join(SRC, "hf", "llama-fp8"), "ref": os.path.join(REF, "llama-fp8-bf16")}
+    fp8_cast_bf16_port(made["fp8"]["src"], made["fp8"]["ref"])
+    log("FP8 checkpoint and its torch-port BF16 copy written")
 
     # GGUFs with the real converter and quantizer, split by the real gguf-split.
     g = os.path.join(SRC, "gguf")
