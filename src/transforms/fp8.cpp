@@ -74,7 +74,7 @@ void dequant_run(const uint8_t* src, size_t count, const float* table, float sca
 
 DequantPiece::DequantPiece(SourceFilePtr weight_file, uint64_t weight_offset, st::Dtype weight_dtype,
                            SourceFilePtr scale_file, uint64_t scale_offset, st::Dtype scale_dtype, uint64_t rows,
-                           uint64_t cols)
+                           uint64_t cols, ScaleLayout layout)
     : weight_(std::move(weight_file)),
       scale_(std::move(scale_file)),
       weight_offset_(weight_offset),
@@ -83,15 +83,18 @@ DequantPiece::DequantPiece(SourceFilePtr weight_file, uint64_t weight_offset, st
       scale_dtype_(scale_dtype),
       rows_(rows),
       cols_(cols),
-      grid_cols_((cols + kBlock - 1) / kBlock) {}
+      grid_cols_(layout == ScaleLayout::Block128 ? (cols + kBlock - 1) / kBlock : 1),
+      layout_(layout) {}
 
 Status DequantPiece::produce_elements(uint64_t first, uint64_t count, uint16_t* dst) const {
     if (count == 0) return {};
     std::vector<uint8_t> src(count);
     WFS_TRY(weight_->read_exact(weight_offset_ + first, count, src.data()));
-    // The scale rows this range touches, widened to fp32.
+    // The scale rows this range touches, widened to fp32. A "scale row" is a row of 128×128
+    // blocks, one weight row (per-channel), or the single value (per-tensor).
     const uint64_t r0 = first / cols_, r1 = (first + count - 1) / cols_;
-    const uint64_t g0 = r0 / kBlock, g1 = r1 / kBlock;
+    const uint64_t rows_per_scale = layout_ == ScaleLayout::Block128 ? kBlock : layout_ == ScaleLayout::PerRow ? 1 : rows_;
+    const uint64_t g0 = r0 / rows_per_scale, g1 = r1 / rows_per_scale;
     const size_t esize = scale_dtype_ == st::Dtype::F32 ? 4 : 2;
     std::vector<uint8_t> raw((g1 - g0 + 1) * grid_cols_ * esize);
     WFS_TRY(scale_->read_exact(scale_offset_ + g0 * grid_cols_ * esize, raw.size(), raw.data()));
@@ -102,8 +105,9 @@ Status DequantPiece::produce_elements(uint64_t first, uint64_t count, uint16_t* 
     const uint8_t* s = src.data();
     while (i < end) {
         uint64_t r = i / cols_, c = i % cols_;
-        uint64_t block_end = std::min({end - i, kBlock - c % kBlock, cols_ - c});  // same scale up to here
-        dequant_run(s, block_end, table_, scales[(r / kBlock - g0) * grid_cols_ + c / kBlock], dst);
+        const bool blocks = layout_ == ScaleLayout::Block128;
+        uint64_t block_end = std::min({end - i, blocks ? kBlock - c % kBlock : cols_ - c, cols_ - c});  // one scale
+        dequant_run(s, block_end, table_, scales[(r / rows_per_scale - g0) * grid_cols_ + (blocks ? c / kBlock : 0)], dst);
         s += block_end;
         dst += block_end;
         i += block_end;

@@ -32,11 +32,16 @@ float scale_to_f32(st::Dtype dtype, const uint8_t* p);
 // Dequantizes `count` consecutive elements of one row segment that shares one scale.
 void dequant_run(const uint8_t* src, size_t count, const float* table, float scale, uint16_t* dst);
 
-// One FP8 weight [rows, cols] with its scale grid, served as the BF16 tensor's bytes.
+// How a weight's scales map onto it: DeepSeek's 128×128 block grid (*_scale_inv), or
+// compressed-tensors' per-row (channel) and per-tensor weight_scale. The scale always multiplies.
+enum class ScaleLayout { Block128, PerRow, PerTensor };
+
+// One FP8 weight [rows, cols] with its scales, served as the BF16 tensor's bytes.
 class DequantPiece final : public Piece {
 public:
     DequantPiece(SourceFilePtr weight_file, uint64_t weight_offset, st::Dtype weight_dtype, SourceFilePtr scale_file,
-                 uint64_t scale_offset, st::Dtype scale_dtype, uint64_t rows, uint64_t cols);
+                 uint64_t scale_offset, st::Dtype scale_dtype, uint64_t rows, uint64_t cols,
+                 ScaleLayout layout = ScaleLayout::Block128);
     Status produce(uint64_t offset, size_t len, uint8_t* dst) const override;
     const SourceFile* source() const override { return weight_.get(); }
 
@@ -49,6 +54,7 @@ private:
     const float* table_;
     st::Dtype scale_dtype_;
     uint64_t rows_, cols_, grid_cols_;
+    ScaleLayout layout_;
 };
 
 }  // namespace wfs::fp8

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
 #include "formats/hf.hpp"
 #include "transforms/fp8.hpp"
+#include "transforms/mxfp4.hpp"
 
 namespace wfs {
 
@@ -30,66 +32,126 @@ Result<Bf16Model> bf16_model(const HfModel& m) {
         if (!idx) return idx.error();
         index = std::move(idx).value();
     }
+    using Located = std::pair<const SafetensorsFile*, const st::Tensor*>;
     std::unordered_map<std::string, const SafetensorsFile*> shard_by_name;
-    for (const auto& s : m.shards) shard_by_name[s.name] = &s;
+    std::unordered_map<std::string, Located> by_name;  // every tensor of every shard
+    for (const auto& s : m.shards) {
+        shard_by_name[s.name] = &s;
+        for (const auto& t : s.header->tensors) by_name.emplace(t.name, Located{&s, &t});
+    }
 
-    // The script finds a weight's scale through the index (file, then that file's tensor); with
-    // no index (a single-file checkpoint) we look in every shard.
-    auto find_scale = [&](const std::string& name) -> Result<std::pair<const SafetensorsFile*, const st::Tensor*>> {
+    // fp8_cast_bf16.py finds a weight's scale through the index (file, then that file's tensor);
+    // with no index (a single-file checkpoint) we look in every shard.
+    auto find_scale_inv = [&](const std::string& name) -> Result<Located> {
         const std::string sname = name + "_scale_inv";
         if (index) {
             const std::string* file = index->file_of(sname);
-            if (!file) return std::pair<const SafetensorsFile*, const st::Tensor*>{nullptr, nullptr};
+            if (!file) return Located{nullptr, nullptr};
             auto it = shard_by_name.find(*file);
             if (it == shard_by_name.end())
                 return make_error(ENOENT, m.index->rel() + ": '" + sname + "' maps to " + *file + ", which is missing");
-            return std::pair{it->second, it->second->header->find(sname)};
+            return Located{it->second, it->second->header->find(sname)};
         }
-        for (const auto& s : m.shards)
-            if (const st::Tensor* t = s.header->find(sname)) return std::pair{&s, t};
-        return std::pair<const SafetensorsFile*, const st::Tensor*>{nullptr, nullptr};
+        auto it = by_name.find(sname);
+        return it == by_name.end() ? Located{nullptr, nullptr} : it->second;
     };
+    auto scale_dtype_ok = [](st::Dtype d) { return d == st::Dtype::F32 || d == st::Dtype::BF16 || d == st::Dtype::F16; };
 
     Bf16Model out;
-    bool converted_any = false;
+    std::unordered_map<std::string, TensorBytes> converted;  // by source name
+    std::set<std::string> shard_drop;
     for (const auto& shard : m.shards) {
-        auto& tensors = out.shards[shard.name];
         for (const auto& t : shard.header->tensors) {
-            if (ends_with(t.name, "_scale_inv")) continue;  // dropped from every shard
-            TensorBytes tb{t.name, t.dtype, t.shape, t.bytes(), shard.file, shard.header->data_offset + t.begin, nullptr};
+            const uint64_t at = shard.header->data_offset + t.begin;
+            if (ends_with(t.name, "_scale_inv")) {
+                shard_drop.insert(t.name);  // dropped from every shard, converted or not (as the script does)
+                continue;
+            }
+            const bool fp8 = t.dtype == st::Dtype::F8_E4M3 || t.dtype == st::Dtype::F8_E5M2;
+            // gpt-oss MXFP4: P_blocks U8 [..., R, G, 16] + P_scales U8 [..., R, G].
+            if (t.dtype == st::Dtype::U8 && ends_with(t.name, "_blocks") && t.shape.size() >= 3 && t.shape.back() == 16) {
+                const std::string base = t.name.substr(0, t.name.size() - 7);
+                auto it = by_name.find(base + "_scales");
+                if (it != by_name.end()) {
+                    const auto& [sf, sc] = it->second;
+                    std::vector<uint64_t> want(t.shape.begin(), t.shape.end() - 1);
+                    if (sc->dtype != st::Dtype::U8 || sc->shape != want)
+                        return tensor_error(*sf, *sc, "MXFP4 scales must be U8 shaped like the blocks without their last dimension");
+                    const uint64_t rows = t.shape[t.shape.size() - 3], groups = t.shape[t.shape.size() - 2];
+                    uint64_t lead = 1;
+                    std::vector<uint64_t> shape(t.shape.begin(), t.shape.end() - 3);
+                    for (auto d : shape) lead *= d;
+                    shape.push_back(groups * 32);
+                    shape.push_back(rows);
+                    converted[t.name] = TensorBytes{base, st::Dtype::BF16, shape, lead * rows * groups * 32 * 2, nullptr, 0,
+                                                    std::make_shared<mxfp4::Mxfp4Piece>(shard.file, at, sf->file,
+                                                                                        sf->header->data_offset + sc->begin,
+                                                                                        lead, rows, groups)};
+                    shard_drop.insert(sc->name);
+                    out.index_drop.insert(sc->name);
+                    out.index_rename[t.name] = base;
+                    continue;
+                }
+            }
             if (st::dtype_bits(t.dtype) == 8) {
-                auto found = find_scale(t.name);
+                auto found = find_scale_inv(t.name);
                 if (!found) return found.error();
                 auto [sfile, scale] = found.value();
-                if (scale) {
-                    if (t.dtype != st::Dtype::F8_E4M3 && t.dtype != st::Dtype::F8_E5M2)
+                const SafetensorsFile* cfile = nullptr;
+                const st::Tensor* cscale = nullptr;  // compressed-tensors: X.weight + X.weight_scale
+                if (!scale && ends_with(t.name, ".weight"))
+                    if (auto it = by_name.find(t.name + "_scale"); it != by_name.end()) std::tie(cfile, cscale) = it->second;
+                if (scale || cscale) {
+                    const SafetensorsFile& sf = scale ? *sfile : *cfile;
+                    const st::Tensor& sc = scale ? *scale : *cscale;
+                    if (!fp8)
                         return tensor_error(shard, t, std::string("has a scale but dtype ") + st::dtype_name(t.dtype) +
                                                           " is not FP8 (F8_E4M3 or F8_E5M2)");
                     if (t.shape.size() != 2)
-                        return tensor_error(shard, t, "FP8 weight with a block scale must be 2-D, has " +
+                        return tensor_error(shard, t, "an FP8 weight with a scale must be 2-D, has " +
                                                           std::to_string(t.shape.size()) + " dimensions");
-                    if (scale->dtype != st::Dtype::F32 && scale->dtype != st::Dtype::BF16 && scale->dtype != st::Dtype::F16)
-                        return tensor_error(*sfile, *scale, std::string("scale dtype ") + st::dtype_name(scale->dtype) +
-                                                                " (expected F32, BF16 or F16)");
+                    if (!scale_dtype_ok(sc.dtype))
+                        return tensor_error(sf, sc, std::string("scale dtype ") + st::dtype_name(sc.dtype) +
+                                                        " (expected F32, BF16 or F16)");
                     const uint64_t rows = t.shape[0], cols = t.shape[1];
                     const std::vector<uint64_t> grid{(rows + fp8::kBlock - 1) / fp8::kBlock, (cols + fp8::kBlock - 1) / fp8::kBlock};
-                    if (scale->shape != grid)
-                        return tensor_error(*sfile, *scale, "scale grid shape does not match the weight's 128x128 blocks "
-                                                            "(expected [" + std::to_string(grid[0]) + ", " +
-                                                                std::to_string(grid[1]) + "])");
-                    tb.dtype = st::Dtype::BF16;
-                    tb.bytes = rows * cols * 2;
-                    tb.piece = std::make_shared<fp8::DequantPiece>(shard.file, shard.header->data_offset + t.begin, t.dtype,
-                                                                   sfile->file, sfile->header->data_offset + scale->begin,
-                                                                   scale->dtype, rows, cols);
-                    out.dropped_from_index.push_back(t.name + "_scale_inv");
-                    converted_any = true;
+                    fp8::ScaleLayout layout = fp8::ScaleLayout::Block128;
+                    if (scale) {
+                        if (sc.shape != grid)
+                            return tensor_error(sf, sc, "scale grid shape does not match the weight's 128x128 blocks (expected [" +
+                                                            std::to_string(grid[0]) + ", " + std::to_string(grid[1]) + "])");
+                        out.index_drop.insert(t.name + "_scale_inv");
+                    } else {
+                        if (sc.elements() == 1) layout = fp8::ScaleLayout::PerTensor;
+                        else if (sc.shape == std::vector<uint64_t>{rows, 1} || sc.shape == std::vector<uint64_t>{rows})
+                            layout = fp8::ScaleLayout::PerRow;
+                        else if (sc.shape != grid)
+                            return tensor_error(sf, sc, "weight_scale shape fits neither per-tensor, per-channel [" +
+                                                            std::to_string(rows) + ", 1] nor 128x128 blocks");
+                        const std::string input_scale = t.name.substr(0, t.name.size() - 6) + "input_scale";
+                        for (const std::string& n : {cscale->name, input_scale}) {
+                            shard_drop.insert(n);
+                            out.index_drop.insert(n);
+                        }
+                    }
+                    converted[t.name] = TensorBytes{t.name, st::Dtype::BF16, t.shape, rows * cols * 2, nullptr, 0,
+                                                    std::make_shared<fp8::DequantPiece>(shard.file, at, t.dtype, sf.file,
+                                                                                        sf.header->data_offset + sc.begin,
+                                                                                        sc.dtype, rows, cols, layout)};
                 }
+                continue;
             }
-            tensors.push_back(std::move(tb));
         }
     }
-    if (!converted_any) out.shards.clear();
+    if (converted.empty()) return out;
+    for (const auto& shard : m.shards) {
+        auto& tensors = out.shards[shard.name];
+        for (const auto& t : shard.header->tensors) {
+            if (shard_drop.count(t.name)) continue;
+            if (auto c = converted.find(t.name); c != converted.end()) tensors.push_back(c->second);
+            else tensors.push_back({t.name, t.dtype, t.shape, t.bytes(), shard.file, shard.header->data_offset + t.begin, nullptr});
+        }
+    }
     return out;
 }
 
@@ -104,7 +166,6 @@ void Bf16View::build(ViewContext& ctx) const {
             continue;
         }
         if (model->shards.empty()) continue;  // no FP8 weights: nothing to show here
-        std::set<std::string> dropped(model->dropped_from_index.begin(), model->dropped_from_index.end());
         std::vector<std::pair<std::string, VirtualFilePtr>> files;
         bool ok = true;
         for (const auto& f : m.files) {
@@ -116,8 +177,11 @@ void Bf16View::build(ViewContext& ctx) const {
             } else if (f.file == m.index) {
                 auto idx = hf::read_index(FileByteReader(*f.file));
                 std::vector<std::pair<std::string, std::string>> map;
-                for (auto& e : idx->weight_map)
-                    if (!dropped.count(e.first)) map.push_back(e);
+                for (auto& e : idx->weight_map) {
+                    if (model->index_drop.count(e.first)) continue;
+                    auto renamed = model->index_rename.find(e.first);
+                    map.push_back({renamed == model->index_rename.end() ? e.first : renamed->second, e.second});
+                }
                 std::string text = hf::write_index(map);
                 ExtentListBuilder b;
                 b.add_bytes(std::vector<uint8_t>(text.begin(), text.end()));

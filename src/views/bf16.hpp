@@ -1,6 +1,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 
 #include "views/tensor_file.hpp"
 #include "weightfs/view.hpp"
@@ -16,11 +17,15 @@ public:
     void build(ViewContext& ctx) const override;
 };
 
-// The BF16 form of one checkpoint: its tensors per shard (scales dropped, FP8 dequantized), and the
-// index entries removed. Empty `shards` when the model has no FP8 weight with a scale.
+// The BF16 form of one checkpoint: its tensors per shard (scales dropped, FP8 and MXFP4
+// dequantized), and how its index changes. Empty `shards` when nothing needed converting.
+// Schemes: DeepSeek block FP8 (`W` + `W_scale_inv`, exactly fp8_cast_bf16.py), compressed-tensors
+// FP8 (`X.weight` + `X.weight_scale` per tensor, channel or 128×128 block; `X.input_scale`
+// dropped), and gpt-oss MXFP4 (`P_blocks` + `P_scales` → `P`, transposed as transformers does).
 struct Bf16Model {
     std::map<std::string, std::vector<TensorBytes>> shards;  // by shard file name
-    std::vector<std::string> dropped_from_index;             // *_scale_inv of converted weights
+    std::set<std::string> index_drop;                       // index entries removed
+    std::map<std::string, std::string> index_rename;         // index entries renamed (MXFP4 P_blocks → P)
 };
 
 // Computes it; an error names the file, offset and reason (used by layers/ for FP8 sources too).

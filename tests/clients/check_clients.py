@@ -236,6 +236,18 @@ def check_bf16():
     got, err = completions(outs[0][0], 18170)
     check("llama-server runs on the GGUF converted from bf16/", got is not None and all(c["tokens"] for c in got), err)
 
+    # compressed-tensors FP8 (per-channel weight_scale): the converter dequantizes it too.
+    ct = MODELS["ct_fp8"]
+    outs = []
+    for d, tag in ((os.path.join(MNT, "bf16", os.path.relpath(ct, SRC)), "view"), (ct, "src")):
+        out = os.path.join(OUT, f"ct-{tag}.gguf")
+        r = subprocess.run(["python3", conv, d, "--outtype", "bf16", "--outfile", out, "--model-name", "llama-ct"],
+                           capture_output=True, text=True)
+        outs.append((out, r.returncode, r.stderr[-300:]))
+    check("compressed-tensors FP8: convert_hf_to_gguf.py --outtype bf16 on bf16/ equals converting the source",
+          all(rc == 0 for _, rc, _ in outs) and same_file(outs[0][0], outs[1][0]),
+          "; ".join(f"rc {rc} {err}" for _, rc, err in outs if rc))
+
 
 # ---------------------------------------------------------------- bad input
 def check_bad_input():

@@ -118,6 +118,32 @@ def fp8_checkpoint(src, out):
             shutil.copy(os.path.join(src, name), out)
 
 
+def compressed_tensors_checkpoint(src, out):
+    """llm-compressor's FP8_DYNAMIC layout: every projection weight float8_e4m3fn with a BF16
+    per-channel weight_scale [out, 1] (a multiplier), one file, compressed-tensors config."""
+    from safetensors.torch import load_file, save_file
+    os.makedirs(out)
+    tensors = {}
+    for name, w in load_file(os.path.join(src, "model.safetensors")).items():
+        w = w.to(torch.bfloat16)
+        if w.dim() == 2 and name.endswith("proj.weight"):
+            scale = (w.float().abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 448.0).to(torch.bfloat16)
+            tensors[name] = (w.float() / scale.float()).to(torch.float8_e4m3fn)
+            tensors[name + "_scale"] = scale
+        else:
+            tensors[name] = w
+    save_file(tensors, os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
+    cfg = json.load(open(os.path.join(src, "config.json")))
+    cfg["quantization_config"] = {"quant_method": "compressed-tensors", "format": "float-quantized",
+                                  "config_groups": {"group_0": {"targets": ["Linear"], "weights": {
+                                      "num_bits": 8, "type": "float", "strategy": "channel", "symmetric": True}}}}
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    for name in os.listdir(src):
+        if name.startswith("tokenizer") or name == "generation_config.json":
+            shutil.copy(os.path.join(src, name), out)
+
+
 def fp8_cast_bf16_port(src, out):
     """A torch CPU port of DeepSeek's inference/fp8_cast_bf16.py, written from
     reference/fp8-bf16.md: (fp8.float() * scale per 128x128 block).to(bfloat16), scales dropped,
@@ -205,6 +231,8 @@ def main():
     fp8_checkpoint(made["hf"]["llama-single"], os.path.join(SRC, "hf", "llama-fp8"))
     made["fp8"] = {"src": os.path.join(SRC, "hf", "llama-fp8"), "ref": os.path.join(REF, "llama-fp8-bf16")}
     fp8_cast_bf16_port(made["fp8"]["src"], made["fp8"]["ref"])
+    compressed_tensors_checkpoint(made["hf"]["llama-single"], os.path.join(SRC, "hf", "llama-ct-fp8"))
+    made["ct_fp8"] = os.path.join(SRC, "hf", "llama-ct-fp8")
     log("FP8 checkpoint and its torch-port BF16 copy written")
 
     # GGUFs with the real converter and quantizer, split by the real gguf-split.

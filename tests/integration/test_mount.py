@@ -11,6 +11,7 @@ import os
 import random
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -290,6 +291,11 @@ class Bf16View(unittest.TestCase):
         dtype, shape, blob = t[name]
         t[name] = (dtype, [shape[0] + 1, shape[1]], blob + b"\0" * (4 * shape[1]))
         st_write(os.path.join(bad, "model.safetensors"), t)
+        # A checkpoint with a truncated shard: refused and listed; concat/ still has its other files.
+        trunc = os.path.join(cls.src, "truncated")
+        shutil.copytree(os.path.join(FP8, "deepseek-tiny"), trunc)
+        shard = os.path.join(trunc, "model-00002-of-00003.safetensors")
+        os.truncate(shard, os.path.getsize(shard) - 100)
         cls.m = Mount(cls.src, "cache=64M,chunk=64K")
         cls.m.__enter__()
 
@@ -349,12 +355,125 @@ class Bf16View(unittest.TestCase):
         src.pop("quantization_config")
         self.assertEqual(got, src)
 
+    def test_truncated_shard_is_listed(self):
+        self.assertFalse(os.path.exists(self.m.path("bf16/truncated")))
+        models = read_bytes(self.m.path(".weightfs/models")).decode()
+        line = [l for l in models.splitlines() if "truncated/model-00002-of-00003.safetensors" in l and l.startswith("skipped")]
+        self.assertEqual(len(line), 1, models)
+        self.assertIn("(truncated?)", line[0])
+        self.assertGreater(int(line[0].split("\t")[3]), 0)
+
     def test_bad_scale_grid_is_listed(self):
         models = read_bytes(self.m.path(".weightfs/models")).decode()
         line = [l for l in models.splitlines() if l.startswith("skipped\tbf16\tbad-grid")]
         self.assertEqual(len(line), 1, models)
         self.assertIn("scale grid shape does not match", line[0])
         self.assertIn("bad-grid/model.safetensors: offset ", line[0])
+
+
+class Bf16Beyond(unittest.TestCase):
+    """bf16/ beyond fp8_cast_bf16.py: compressed-tensors FP8 (per-tensor, per-channel, block
+    weight_scale) and gpt-oss MXFP4, on checkpoints generated here; expected bytes from the
+    Python reference in dequant_ref.py."""
+
+    @classmethod
+    def setUpClass(cls):
+        import dequant_ref as ref
+        from st_util import write as st_write
+        rng = random.Random(77)
+        cls.tmp = tempfile.mkdtemp(prefix="weightfs-bf16b-")
+        cls.src = os.path.join(cls.tmp, "src")
+        cls.exp = os.path.join(cls.tmp, "expected")
+        cls.expected = {}
+
+        def rbytes(n, avoid_nan=False):
+            b = bytes(rng.randrange(256) for _ in range(n))
+            return bytes(x & 0xFE if avoid_nan and (x & 0x7F) == 0x7F else x for x in b)
+
+        def f32b(*vals):
+            return struct.pack("<%df" % len(vals), *vals)
+
+        def bf16b(*vals):
+            return b"".join(struct.pack("<H", ref.bf16_bits(ref.f32(v))) for v in vals)
+
+        # compressed-tensors FP8, sharded with an index.
+        ct = os.path.join(cls.src, "ct-fp8")
+        os.makedirs(ct)
+        os.makedirs(os.path.join(cls.exp, "ct-fp8"))
+        q, k, o = rbytes(70 * 50), rbytes(33 * 40), rbytes(200 * 130)
+        q_scale = [rng.uniform(1e-4, 0.05) for _ in range(70)]
+        k_scale = 0.0123
+        o_scale = [rng.uniform(1e-4, 0.05) for _ in range(4)]
+        norm = bf16b(*[rng.uniform(-1, 1) for _ in range(50)])
+        shard1 = {"layers.0.q.weight": ("F8_E4M3", [70, 50], q), "layers.0.q.weight_scale": ("BF16", [70, 1], bf16b(*q_scale)),
+                  "layers.0.q.input_scale": ("F32", [1], f32b(0.5)), "norm.weight": ("BF16", [50], norm)}
+        shard2 = {"layers.0.k.weight": ("F8_E4M3", [33, 40], k), "layers.0.k.weight_scale": ("F32", [], f32b(k_scale)),
+                  "layers.0.o.weight": ("F8_E4M3", [200, 130], o), "layers.0.o.weight_scale": ("F32", [2, 2], f32b(*o_scale))}
+        st_write(os.path.join(ct, "model-00001-of-00002.safetensors"), shard1)
+        st_write(os.path.join(ct, "model-00002-of-00002.safetensors"), shard2)
+        wm = {n: "model-00001-of-00002.safetensors" for n in shard1}
+        wm.update({n: "model-00002-of-00002.safetensors" for n in shard2})
+        json.dump({"metadata": {"total_size": 1}, "weight_map": wm}, open(os.path.join(ct, "model.safetensors.index.json"), "w"), indent=2)
+        json.dump({"model_type": "llama", "quantization_config": {"quant_method": "compressed-tensors", "format": "float-quantized"}},
+                  open(os.path.join(ct, "config.json"), "w"), indent=2)
+        qs = [ref.scale_value("BF16", bf16b(v)) for v in q_scale]
+        os_ = [ref.scale_value("F32", f32b(v)) for v in o_scale]
+        e1 = {"layers.0.q.weight": ("BF16", [70, 50], ref.dequant_fp8(q, 70, 50, lambda r, c: qs[r])), "norm.weight": ("BF16", [50], norm)}
+        e2 = {"layers.0.k.weight": ("BF16", [33, 40], ref.dequant_fp8(k, 33, 40, lambda r, c: ref.f32(k_scale))),
+              "layers.0.o.weight": ("BF16", [200, 130], ref.dequant_fp8(o, 200, 130, lambda r, c: os_[(r // 128) * 2 + c // 128]))}
+        st_write(os.path.join(cls.exp, "ct-fp8", "model-00001-of-00002.safetensors"), e1)
+        st_write(os.path.join(cls.exp, "ct-fp8", "model-00002-of-00002.safetensors"), e2)
+        wm2 = {n: f for n, f in wm.items() if not n.endswith(("_scale", "input_scale"))}
+        with open(os.path.join(cls.exp, "ct-fp8", "model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {}, "weight_map": wm2}, f, indent=2)
+        for n in ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json"):
+            cls.expected[f"bf16/ct-fp8/{n}"] = os.path.join(cls.exp, "ct-fp8", n)
+
+        # gpt-oss MXFP4 (experts as _blocks/_scales), one file; exponents include the extremes.
+        mx = os.path.join(cls.src, "gptoss-mxfp4")
+        os.makedirs(mx)
+        E, R, G = 2, 6, 3
+        blocks = rbytes(E * R * G * 16)
+        scales = bytes([0, 1, 255, 127] + [rng.randrange(110, 140) for _ in range(E * R * G - 4)])
+        dE, dR, dG = 2, 4, 2
+        dblocks, dscales = rbytes(dE * dR * dG * 16), bytes(rng.randrange(118, 135) for _ in range(dE * dR * dG))
+        bias = bf16b(*[rng.uniform(-1, 1) for _ in range(E * R)])
+        src_t = {"model.layers.0.mlp.experts.gate_up_proj_blocks": ("U8", [E, R, G, 16], blocks),
+                 "model.layers.0.mlp.experts.gate_up_proj_scales": ("U8", [E, R, G], scales),
+                 "model.layers.0.mlp.experts.gate_up_proj_bias": ("BF16", [E, R], bias),
+                 "model.layers.0.mlp.experts.down_proj_blocks": ("U8", [dE, dR, dG, 16], dblocks),
+                 "model.layers.0.mlp.experts.down_proj_scales": ("U8", [dE, dR, dG], dscales)}
+        st_write(os.path.join(mx, "model.safetensors"), src_t)
+        exp_t = {"model.layers.0.mlp.experts.gate_up_proj": ("BF16", [E, G * 32, R], ref.dequant_mxfp4(blocks, scales, E, R, G)),
+                 "model.layers.0.mlp.experts.gate_up_proj_bias": ("BF16", [E, R], bias),
+                 "model.layers.0.mlp.experts.down_proj": ("BF16", [dE, dG * 32, dR], ref.dequant_mxfp4(dblocks, dscales, dE, dR, dG))}
+        os.makedirs(os.path.join(cls.exp, "gptoss-mxfp4"))
+        st_write(os.path.join(cls.exp, "gptoss-mxfp4", "model.safetensors"), exp_t)
+        cls.expected["bf16/gptoss-mxfp4/model.safetensors"] = os.path.join(cls.exp, "gptoss-mxfp4", "model.safetensors")
+        cls.m = Mount(cls.src, "cache=64M,chunk=64K")
+        cls.m.__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.m.__exit__(None, None, None)
+        shutil.rmtree(cls.tmp)
+
+    def test_byte_identical(self):
+        rng = random.Random(4)
+        for path, ref_file in self.expected.items():
+            want = read_bytes(ref_file)
+            self.assertTrue(read_bytes(self.m.path(path)) == want, path)
+            fd = os.open(self.m.path(path), os.O_RDONLY)
+            for _ in range(100):
+                off = rng.randrange(len(want))
+                n = rng.randrange(1, 5000)
+                self.assertEqual(os.pread(fd, n, off), want[off:off + n], f"{path} at {off}+{n}")
+            os.close(fd)
+            with open(self.m.path(path), "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
+                self.assertTrue(mm[:] == want, path)
+
+    def test_config_stripped(self):
+        self.assertEqual(json.loads(read_bytes(self.m.path("bf16/ct-fp8/config.json"))), {"model_type": "llama"})
 
 
 class ConcatOptions(unittest.TestCase):
