@@ -146,6 +146,15 @@ std::string write_index(const std::vector<std::pair<std::string, std::string>>& 
     return out + "\n  }\n}";
 }
 
+Result<std::string> read_architecture(const ByteReader& in) {
+    auto j = parse(in);
+    if (!j) return j.error();
+    if (j->is_object() && j->contains("architectures") && (*j)["architectures"].is_array() &&
+        !(*j)["architectures"].empty() && (*j)["architectures"][0].is_string())
+        return (*j)["architectures"][0].get<std::string>();
+    return std::string();
+}
+
 Result<std::string> strip_quantization_config(const ByteReader& in, bool* had_it) {
     auto j = parse(in);
     if (!j) return j.error();

@@ -27,6 +27,9 @@ std::string write_index(const std::vector<std::pair<std::string, std::string>>& 
 // config.json without quantization_config (top level and text_config), as json.dump(indent=2).
 Result<std::string> strip_quantization_config(const ByteReader& in, bool* had_it);
 
+// The architecture named in config.json (architectures[0]), or "" when absent.
+Result<std::string> read_architecture(const ByteReader& in);
+
 // Python's json string encoding with ensure_ascii=True.
 std::string python_json_string(const std::string& utf8);
 

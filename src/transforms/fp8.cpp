@@ -80,6 +80,7 @@ DequantPiece::DequantPiece(SourceFilePtr weight_file, uint64_t weight_offset, st
       weight_offset_(weight_offset),
       scale_offset_(scale_offset),
       table_(decode_table(weight_dtype)),
+      e4m3_(weight_dtype == st::Dtype::F8_E4M3),
       scale_dtype_(scale_dtype),
       rows_(rows),
       cols_(cols),
@@ -107,7 +108,9 @@ Status DequantPiece::produce_elements(uint64_t first, uint64_t count, uint16_t* 
         uint64_t r = i / cols_, c = i % cols_;
         const bool blocks = layout_ == ScaleLayout::Block128;
         uint64_t block_end = std::min({end - i, blocks ? kBlock - c % kBlock : cols_ - c, cols_ - c});  // one scale
-        dequant_run(s, block_end, table_, scales[(r / rows_per_scale - g0) * grid_cols_ + (blocks ? c / kBlock : 0)], dst);
+        const float scale = scales[(r / rows_per_scale - g0) * grid_cols_ + (blocks ? c / kBlock : 0)];
+        if (e4m3_) dequant_run_e4m3(s, block_end, scale, dst);
+        else dequant_run(s, block_end, table_, scale, dst);
         s += block_end;
         dst += block_end;
         i += block_end;

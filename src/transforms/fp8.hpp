@@ -32,6 +32,12 @@ float scale_to_f32(st::Dtype dtype, const uint8_t* p);
 // Dequantizes `count` consecutive elements of one row segment that shares one scale.
 void dequant_run(const uint8_t* src, size_t count, const float* table, float scale, uint16_t* dst);
 
+// The same for E4M3FN computed arithmetically (no table), so the compiler vectorizes it; AVX-512,
+// AVX2 and baseline x86-64 versions are compiled and one is chosen at run time.
+void dequant_run_e4m3(const uint8_t* src, size_t count, float scale, uint16_t* dst);
+// The instruction set the dispatcher picked, for reports.
+const char* kernel_isa();
+
 // How a weight's scales map onto it: DeepSeek's 128×128 block grid (*_scale_inv), or
 // compressed-tensors' per-row (channel) and per-tensor weight_scale. The scale always multiplies.
 enum class ScaleLayout { Block128, PerRow, PerTensor };
@@ -52,6 +58,7 @@ private:
     SourceFilePtr weight_, scale_;
     uint64_t weight_offset_, scale_offset_;
     const float* table_;
+    bool e4m3_;
     st::Dtype scale_dtype_;
     uint64_t rows_, cols_, grid_cols_;
     ScaleLayout layout_;

@@ -155,6 +155,37 @@ Result<Bf16Model> bf16_model(const HfModel& m) {
     return out;
 }
 
+Result<VirtualFilePtr> bf16_side_file(const HfModel& m, const Bf16Model& model, const PlainFile& f, const std::string& view) {
+    auto text_file = [&](const std::string& text) {
+        ExtentListBuilder b;
+        b.add_bytes(std::vector<uint8_t>(text.begin(), text.end()));
+        return VirtualFilePtr(std::make_shared<VirtualFile>(view, b.take(), text.size(), std::vector<std::string>{f.rel}, 0444,
+                                                            f.file->mtime_sec()));
+    };
+    const bool converted = !model.shards.empty();  // an unquantized checkpoint keeps every file as-is
+    if (converted && f.file == m.index) {
+        auto idx = hf::read_index(FileByteReader(*f.file));
+        if (!idx) return idx.error();
+        std::vector<std::pair<std::string, std::string>> map;
+        for (auto& e : idx->weight_map) {
+            if (model.index_drop.count(e.first)) continue;
+            auto renamed = model.index_rename.find(e.first);
+            map.push_back({renamed == model.index_rename.end() ? e.first : renamed->second, e.second});
+        }
+        return text_file(hf::write_index(map));
+    }
+    if (converted && f.file == m.config) {
+        bool had = false;
+        auto text = hf::strip_quantization_config(FileByteReader(*f.file), &had);
+        if (!text) return text.error();
+        return text_file(*text);
+    }
+    ExtentListBuilder b;
+    b.add_copy(f.file, 0, f.file->size());
+    return VirtualFilePtr(std::make_shared<VirtualFile>(view, b.take(), f.file->size(), std::vector<std::string>{f.rel},
+                                                        f.file->mode() & 0555, f.file->mtime_sec()));
+}
+
 void Bf16View::build(ViewContext& ctx) const {
     const std::string root = name();
     ctx.tree.ensure_dir(root, root);
@@ -165,52 +196,26 @@ void Bf16View::build(ViewContext& ctx) const {
             ctx.report.problems.push_back({root, m.rel_dir, model.error().offset, model.error().message});
             continue;
         }
-        if (model->shards.empty()) continue;  // no FP8 weights: nothing to show here
+        if (model->shards.empty()) continue;  // nothing quantized: nothing to show here
         std::vector<std::pair<std::string, VirtualFilePtr>> files;
         bool ok = true;
         for (const auto& f : m.files) {
             std::string fname = f.rel.substr(m.rel_dir.empty() ? 0 : m.rel_dir.size() + 1);
             auto shard = model->shards.find(fname);
-            VirtualFilePtr vf;
-            if (shard != model->shards.end()) {
-                vf = safetensors_file(shard->second, root, {f.rel}, f.file->mtime_sec());
-            } else if (f.file == m.index) {
-                auto idx = hf::read_index(FileByteReader(*f.file));
-                std::vector<std::pair<std::string, std::string>> map;
-                for (auto& e : idx->weight_map) {
-                    if (model->index_drop.count(e.first)) continue;
-                    auto renamed = model->index_rename.find(e.first);
-                    map.push_back({renamed == model->index_rename.end() ? e.first : renamed->second, e.second});
-                }
-                std::string text = hf::write_index(map);
-                ExtentListBuilder b;
-                b.add_bytes(std::vector<uint8_t>(text.begin(), text.end()));
-                vf = std::make_shared<VirtualFile>(root, b.take(), text.size(), std::vector<std::string>{f.rel}, 0444,
-                                                   f.file->mtime_sec());
-            } else if (f.file == m.config) {
-                bool had = false;
-                auto text = hf::strip_quantization_config(FileByteReader(*f.file), &had);
-                if (!text) {
-                    ctx.report.problems.push_back({root, f.rel, text.error().offset, text.error().message});
-                    ok = false;
-                    break;
-                }
-                ExtentListBuilder b;
-                b.add_bytes(std::vector<uint8_t>(text->begin(), text->end()));
-                vf = std::make_shared<VirtualFile>(root, b.take(), text->size(), std::vector<std::string>{f.rel}, 0444,
-                                                   f.file->mtime_sec());
-            } else {
-                ExtentListBuilder b;
-                b.add_copy(f.file, 0, f.file->size());
-                vf = std::make_shared<VirtualFile>(root, b.take(), f.file->size(), std::vector<std::string>{f.rel},
-                                                   f.file->mode() & 0555, f.file->mtime_sec());
+            Result<VirtualFilePtr> vf = shard != model->shards.end()
+                                            ? Result<VirtualFilePtr>(safetensors_file(shard->second, root, {f.rel}, f.file->mtime_sec()))
+                                            : bf16_side_file(m, *model, f, root);
+            if (!vf) {
+                ctx.report.problems.push_back({root, f.rel, vf.error().offset, vf.error().message});
+                ok = false;
+                break;
             }
-            files.push_back({join_rel(root, f.rel), std::move(vf)});
+            files.push_back({join_rel(root, f.rel), std::move(vf).value()});
         }
         if (!ok) continue;
         for (auto& [path, vf] : files) {
             uint64_t size = vf->size();
-            if (ctx.tree.add_file(path, std::move(vf), root) != 0) ctx.report.shown.push_back({path, "BF16 of FP8 checkpoint", size});
+            if (ctx.tree.add_file(path, std::move(vf), root) != 0) ctx.report.shown.push_back({path, "BF16 of quantized checkpoint", size});
         }
     }
 }

@@ -31,4 +31,8 @@ struct Bf16Model {
 // Computes it; an error names the file, offset and reason (used by layers/ for FP8 sources too).
 Result<Bf16Model> bf16_model(const HfModel& model);
 
+// A non-shard file of the model as bf16/ shows it: the index rewritten, config.json without
+// quantization_config, anything else as-is.
+Result<VirtualFilePtr> bf16_side_file(const HfModel& m, const Bf16Model& model, const PlainFile& f, const std::string& view);
+
 }  // namespace wfs

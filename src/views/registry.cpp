@@ -3,6 +3,7 @@
 
 #include "views/bf16.hpp"
 #include "views/concat.hpp"
+#include "views/layers.hpp"
 #include "weightfs/view.hpp"
 
 namespace wfs {
@@ -11,6 +12,7 @@ std::vector<std::unique_ptr<View>> make_views() {
     std::vector<std::unique_ptr<View>> v;
     v.push_back(std::make_unique<ConcatView>());
     v.push_back(std::make_unique<Bf16View>());
+    v.push_back(std::make_unique<LayersView>());
     return v;
 }
 

@@ -92,7 +92,7 @@ class ConcatView(unittest.TestCase):
 
     def test_listing_and_exact_sizes(self):
         top = sorted(os.listdir(self.m.mnt))
-        self.assertEqual(top, [".weightfs", "bf16", "concat"])
+        self.assertEqual(top, [".weightfs", "bf16", "concat", "layers"])
         for path, ref in self.expected.items():
             self.assertEqual(os.stat(self.m.path(path)).st_size, os.path.getsize(ref), path)
         listing = sorted(os.listdir(self.m.path("concat")))
@@ -474,6 +474,123 @@ class Bf16Beyond(unittest.TestCase):
 
     def test_config_stripped(self):
         self.assertEqual(json.loads(read_bytes(self.m.path("bf16/ct-fp8/config.json"))), {"model_type": "llama"})
+
+
+LAYERS = os.path.join(DATA, "layers")
+
+
+def airllm_groups(names, tied):
+    """The grouping rules of tests/data/layers/README.md, written here independently:
+    {file: [tensor names]} for splitted_model/ modules and the generic files."""
+    idx = sorted({int(n.split(".")[2]) for n in names if n.startswith("model.layers.") and n.split(".")[2].isdigit()})
+    modules = ["model.embed_tokens"] + [f"model.layers.{i}" for i in idx] + ["model.norm", "lm_head"]
+    out, placed = {}, set()
+    for m in modules:
+        members = [n for n in names if n.startswith(m + ".")]
+        if m == "lm_head" and not members and tied:
+            members = ["lm_head.weight"]
+        if members:
+            out[f"splitted_model/{m}.safetensors"] = members
+            placed.update(members)
+    out["embed.safetensors"] = out["splitted_model/model.embed_tokens.safetensors"]
+    for i in idx:
+        out[f"{i}.safetensors"] = out[f"splitted_model/model.layers.{i}.safetensors"]
+    out["head.safetensors"] = out.get("splitted_model/model.norm.safetensors", []) + out.get("splitted_model/lm_head.safetensors", [])
+    extra = [n for n in names if n not in placed]
+    if extra:
+        out["extra.safetensors"] = extra
+    return out
+
+
+class LayersView(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        from st_util import read as st_read, write as st_write
+        cls.tmp = tempfile.mkdtemp(prefix="weightfs-layers-")
+        cls.src = os.path.join(cls.tmp, "src")
+        exp_root = os.path.join(cls.tmp, "expected")
+        shutil.copytree(os.path.join(LAYERS, "llama-tiny"), os.path.join(cls.src, "llama-tiny"))
+        exp = os.path.join(LAYERS, "llama-tiny.expected")
+        cls.expected = {}
+        for d, _, files in os.walk(exp):
+            for f in files:
+                rel = os.path.relpath(os.path.join(d, f), exp)
+                cls.expected["layers/llama-tiny/" + rel] = os.path.join(d, f)
+
+        def build_expected(name, tensors, tied, small_files):
+            groups = airllm_groups(list(tensors), tied)
+            base = os.path.join(exp_root, name)
+            for rel, members in groups.items():
+                os.makedirs(os.path.dirname(os.path.join(base, rel)), exist_ok=True)
+                t = {}
+                for m in members:
+                    t[m] = tensors["model.embed_tokens.weight"] if (m == "lm_head.weight" and tied) else tensors[m]
+                st_write(os.path.join(base, rel), t)
+                cls.expected[f"layers/{name}/{rel}"] = os.path.join(base, rel)
+                if rel.startswith("splitted_model/"):
+                    open(os.path.join(base, rel + ".done"), "w").close()
+                    cls.expected[f"layers/{name}/{rel}.done"] = os.path.join(base, rel + ".done")
+            for rel, path in small_files.items():
+                cls.expected[f"layers/{name}/{rel}"] = path
+
+        # A tied single-file model: llama-tiny's tensors without lm_head.weight.
+        tensors = {}
+        for k in (1, 2):
+            tensors.update(st_read(os.path.join(LAYERS, "llama-tiny", f"model-0000{k}-of-00002.safetensors")))
+        tensors.pop("lm_head.weight")
+        os.makedirs(os.path.join(cls.src, "tied"))
+        st_write(os.path.join(cls.src, "tied", "model.safetensors"), tensors)
+        build_expected("tied", tensors, True, {})
+        # An FP8 checkpoint: sliced from its BF16 form (the fp8 vector's expected shards).
+        shutil.copytree(os.path.join(FP8, "deepseek-tiny"), os.path.join(cls.src, "fp8"))
+        bf16 = {}
+        fexp = os.path.join(FP8, "deepseek-tiny.expected")
+        for k in (1, 2, 3):
+            bf16.update(st_read(os.path.join(fexp, f"model-0000{k}-of-00003.safetensors")))
+        build_expected("fp8", bf16, "lm_head.weight" not in bf16,
+                       {n: os.path.join(fexp, n) for n in ("model.safetensors.index.json", "config.json", "tokenizer.json",
+                                                             "generation_config.json")})
+        cls.m = Mount(cls.src, "cache=64M,chunk=64K")
+        cls.m.__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.m.__exit__(None, None, None)
+        shutil.rmtree(cls.tmp)
+
+    def test_listing_is_exactly_the_expected_tree(self):
+        for model in ("llama-tiny", "tied", "fp8"):
+            got = {os.path.relpath(os.path.join(d, f), self.m.path("layers/" + model))
+                   for d, _, fs in os.walk(self.m.path("layers/" + model)) for f in fs}
+            want = {p[len("layers/" + model) + 1:] for p in self.expected if p.startswith(f"layers/{model}/")}
+            self.assertEqual(got, want, model)
+
+    def test_byte_identical_all_read_modes(self):
+        rng = random.Random(12)
+        for path, ref_file in self.expected.items():
+            want = read_bytes(ref_file)
+            self.assertTrue(read_bytes(self.m.path(path)) == want, path)
+            if not want:
+                continue
+            fd = os.open(self.m.path(path), os.O_RDONLY)
+            for _ in range(50):
+                off = rng.randrange(len(want))
+                n = rng.randrange(1, 20000)
+                self.assertEqual(os.pread(fd, n, off), want[off:off + n], f"{path} at {off}+{n}")
+            os.close(fd)
+            with open(self.m.path(path), "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
+                self.assertTrue(mm[:] == want, path)
+        errors = []
+
+        def reader(seed):
+            for path, ref_file in sorted(self.expected.items(), key=lambda _: random.Random(seed).random()):
+                if read_bytes(self.m.path(path)) != read_bytes(ref_file):
+                    errors.append(path)
+
+        threads = [threading.Thread(target=reader, args=(i,)) for i in range(4)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        self.assertEqual(errors, [])
 
 
 class ConcatOptions(unittest.TestCase):
