@@ -1,8 +1,13 @@
 #include "views/layers.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <unordered_map>
 
+#include "formats/gguf.hpp"
+#include "formats/gguf_merge.hpp"
 #include "formats/hf.hpp"
+#include "transforms/part_names.hpp"
 #include "formats/safetensors.hpp"
 #include "transforms/layer_plan.hpp"
 #include "views/bf16.hpp"
@@ -20,11 +25,134 @@ VirtualFilePtr empty_file(const std::string& view, int64_t mtime) {
     return std::make_shared<VirtualFile>(view, std::vector<Extent>{}, 0, std::vector<std::string>{}, 0444, mtime);
 }
 
+// A GGUF tensor and where its payload lives (a single file, or a shard of a split set).
+struct GgufTensor {
+    gguf::TensorInfo info;
+    SourceFilePtr file;
+    uint64_t offset = 0;
+};
+
+// Layer index of "blk.N.…", or -1.
+long blk_index(const std::string& name) {
+    if (name.compare(0, 4, "blk.") != 0) return -1;
+    size_t end = name.find('.', 4);
+    std::string n = name.substr(4, end == std::string::npos ? std::string::npos : end - 4);
+    if (n.empty() || n.size() > 9 || !std::all_of(n.begin(), n.end(), ::isdigit)) return -1;
+    return std::stol(n);
+}
+
+// The model as a gguf-split set with one layer per shard, as llama-gguf-split writes shards:
+// every KV in shard 1 followed by split.no, split.tensors.count, split.count (mainline order);
+// shards 2..N carry only the split keys; tensors padded to 32; n_dims normalized.
+// Tensors before the first layer go to shard 1, those after the last layer to the last shard.
+Result<std::vector<std::pair<std::string, VirtualFilePtr>>> gguf_layer_set(const std::vector<gguf::KeyValue>& kv,
+                                                                        const std::vector<GgufTensor>& tensors,
+                                                                        const std::string& prefix, const std::string& view,
+                                                                        const std::vector<std::string>& sources, int64_t mtime) {
+    std::vector<long> layers;
+    for (const auto& t : tensors)
+        if (long b = blk_index(t.info.name); b >= 0 && std::find(layers.begin(), layers.end(), b) == layers.end()) layers.push_back(b);
+    std::sort(layers.begin(), layers.end());
+    if (layers.empty()) return std::vector<std::pair<std::string, VirtualFilePtr>>{};
+    const size_t n = layers.size();
+    std::vector<std::vector<const GgufTensor*>> shard(n);
+    size_t current = 0;
+    bool seen_layer = false;
+    for (const auto& t : tensors) {
+        long b = blk_index(t.info.name);
+        if (b >= 0) {
+            current = static_cast<size_t>(std::lower_bound(layers.begin(), layers.end(), b) - layers.begin());
+            seen_layer = true;
+        } else if (seen_layer) {
+            current = n - 1;  // after the layers: the last shard
+        }
+        shard[current].push_back(&t);
+    }
+    std::vector<gguf::KeyValue> model_kv;
+    for (const auto& e : kv)
+        if (e.key.compare(0, 6, "split.") != 0) model_kv.push_back(gguf::roundtrip_kv(e));
+    std::vector<std::pair<std::string, VirtualFilePtr>> out;
+    for (size_t i = 0; i < n; ++i) {
+        std::vector<gguf::KeyValue> skv = i == 0 ? model_kv : std::vector<gguf::KeyValue>{};
+        skv.push_back(gguf::make_u16("split.no", static_cast<uint16_t>(i)));
+        skv.push_back(gguf::make_i32("split.tensors.count", static_cast<int32_t>(tensors.size())));
+        skv.push_back(gguf::make_u16("split.count", static_cast<uint16_t>(n)));
+        std::vector<gguf::TensorInfo> infos;
+        uint64_t offset = 0;
+        for (const GgufTensor* t : shard[i]) {
+            gguf::TensorInfo ti = t->info;
+            ti.offset = offset;
+            offset += gguf::pad(ti.nbytes, gguf::kDefaultAlignment);
+            infos.push_back(ti);
+        }
+        ExtentListBuilder b;
+        b.add_bytes(gguf::write_metadata(3, skv, infos, gguf::kDefaultAlignment, true));
+        for (const GgufTensor* t : shard[i]) {
+            b.add_copy(t->file, t->offset, t->info.nbytes);
+            b.add_zeros(gguf::pad(t->info.nbytes, gguf::kDefaultAlignment) - t->info.nbytes);
+        }
+        uint64_t size = b.size();
+        out.push_back({split_name(prefix, static_cast<uint32_t>(i + 1), static_cast<uint32_t>(n)),
+                       std::make_shared<VirtualFile>(view, b.take(), size, sources, 0444, mtime)});
+    }
+    return out;
+}
+
+void build_gguf_layers(ViewContext& ctx, const std::string& root) {
+    auto publish = [&](const std::string& dir, const std::string& prefix, const std::vector<gguf::KeyValue>& kv,
+                       const std::vector<GgufTensor>& tensors, uint32_t alignment, const std::vector<std::string>& sources,
+                       int64_t mtime, const std::string& what) {
+        if (alignment != gguf::kDefaultAlignment) {
+            ctx.report.problems.push_back({root, what, 0, "general.alignment is " + std::to_string(alignment) +
+                                                               "; gguf-split only writes 32-byte padding (refused)"});
+            return;
+        }
+        auto set = gguf_layer_set(kv, tensors, prefix, root, sources, mtime);
+        if (!set) {
+            ctx.report.problems.push_back({root, what, set.error().offset, set.error().message});
+            return;
+        }
+        for (auto& [name, vf] : *set) {
+            std::string path = join_rel(root, join_rel(dir, prefix + "/" + name));
+            uint64_t size = vf->size();
+            if (ctx.tree.add_file(path, std::move(vf), root) != 0)
+                ctx.report.shown.push_back({path, "GGUF layer shard", size});
+        }
+    };
+    for (const auto& g : ctx.catalog.ggufs) {
+        std::vector<GgufTensor> tensors;
+        for (const auto& t : g.header->tensors) tensors.push_back({t, g.file, g.header->data_offset + t.offset});
+        std::string dir = g.rel.find('/') == std::string::npos ? "" : g.rel.substr(0, g.rel.rfind('/'));
+        std::string stem = g.rel.substr(dir.empty() ? 0 : dir.size() + 1);
+        stem = stem.substr(0, stem.size() - 5);  // ".gguf"
+        publish(dir, stem, g.header->kv, tensors, g.header->alignment, {g.rel}, g.file->mtime_sec(), g.rel);
+    }
+    for (const auto& set : ctx.catalog.splits) {
+        std::vector<const gguf::Header*> headers;
+        std::vector<std::string> names;
+        for (const auto& s : set.shards) {
+            headers.push_back(s.header.get());
+            names.push_back(s.rel);
+        }
+        auto merged = gguf::merge_split(headers, names, gguf::MergeOrder::Mainline);
+        if (!merged) {
+            ctx.report.problems.push_back({root, join_rel(set.rel_dir, set.prefix), merged.error().offset, merged.error().message});
+            continue;
+        }
+        std::vector<GgufTensor> tensors;
+        for (size_t i = 0; i < merged->tensors.size(); ++i)
+            tensors.push_back({merged->tensors[i], set.shards[merged->spans[i].shard].file, merged->spans[i].src_offset});
+        publish(set.rel_dir, set.prefix, merged->kv, tensors, gguf::kDefaultAlignment, names,
+                set.shards[0].file->mtime_sec(), join_rel(set.rel_dir, set.prefix));
+    }
+}
+
 }  // namespace
 
 void LayersView::build(ViewContext& ctx) const {
     const std::string root = name();
     ctx.tree.ensure_dir(root, root);
+    build_gguf_layers(ctx, root);
     for (const auto& m : ctx.catalog.hf_models) {
         if (!m.usable) continue;
         // Tensor bytes: from the bf16/ form when the checkpoint is quantized, else from the shards.

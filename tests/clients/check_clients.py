@@ -345,6 +345,31 @@ def check_layers():
               f"{n} tensors")
 
 
+def check_gguf_layers():
+    """layers/ of GGUF models: a split set with one layer per shard that llama-gguf-split merges
+    back to every tensor of the source, and that llama-server loads as a split set."""
+    import numpy as np
+    from gguf import GGUFReader
+    cases = [(s["prefix"], s["merged"], os.path.join(MNT, "layers", "gguf", s["prefix"])) for s in MODELS["gguf_sets"]]
+    cases += [(os.path.basename(p)[:-5], p, os.path.join(MNT, "layers", "gguf", os.path.basename(p)[:-5])) for p in MODELS["gguf_singles"]]
+    for i, (prefix, source, d) in enumerate(cases):
+        shards = sorted(os.listdir(d))
+        merged = os.path.join(OUT, f"layers-merged-{prefix}.gguf")
+        r = subprocess.run(["llama-gguf-split", "--merge", os.path.join(d, shards[0]), merged], capture_output=True, text=True)
+
+        def tensors(path):
+            return {t.name: (int(t.tensor_type), tuple(int(x) for x in t.shape), bytes(np.asarray(t.data).tobytes()))
+                    for t in GGUFReader(path).tensors}
+        n_layers = len({t.name.split(".")[1] for t in GGUFReader(source).tensors if t.name.startswith("blk.")})
+        check(f"layers/gguf/{prefix}/: {len(shards)} shards (one per layer); llama-gguf-split --merge gives back every "
+              f"tensor of the source", r.returncode == 0 and len(shards) == n_layers and tensors(merged) == tensors(source),
+              r.stderr[-300:] if r.returncode else "")
+        got, err = completions(os.path.join(d, shards[0]), 18160 + i)
+        want, err2 = completions(source, 18140 + i)
+        check(f"llama-server loads layers/gguf/{prefix}/ as a split set: completions and probabilities equal the source's",
+              got is not None and got == want, err or err2)
+
+
 # ---------------------------------------------------------------- bad input
 def check_bad_input():
     models = open(os.path.join(MNT, ".weightfs/models")).read()
@@ -401,6 +426,7 @@ check_llama_server()
 check_transformers()
 check_bf16()
 check_layers()
+check_gguf_layers()
 check_bad_input()
 results["failed"] = failed
 json.dump(results, open(os.path.join(OUT, "results.json"), "w"), indent=1)
