@@ -13,9 +13,12 @@
 namespace wfs {
 
 enum class MergeOrder { Mainline, Ik };
+enum class RepackBf16 { Auto, On, Off };
 
 struct ViewOptions {
     MergeOrder merge_order = MergeOrder::Mainline;
+    std::string repack_pattern;                  // r4/: ik's --repack-pattern (ECMAScript regex, searched)
+    RepackBf16 repack_bf16 = RepackBf16::Auto;   // r4/: BF16/F16 → BF16_R16 (auto: if the CPU has AVX512-BF16)
 };
 
 struct Shown {

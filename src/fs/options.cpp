@@ -3,6 +3,7 @@
 #include <numa.h>
 
 #include <algorithm>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -110,6 +111,23 @@ Status apply_option(Options& o, const std::string& opt) {
         else return make_error(EINVAL, "merge_order=" + val + ": expected mainline or ik");
         return {};
     }
+    if (key == "repack") {
+        WFS_TRY(need());
+        try {
+            std::regex check(val, std::regex::ECMAScript);
+        } catch (const std::regex_error& e) {
+            return make_error(EINVAL, "repack=" + val + ": not a valid regular expression (" + e.what() + ")");
+        }
+        e.views.repack_pattern = val;
+        return {};
+    }
+    if (key == "repack_bf16") {
+        if (val == "auto") e.views.repack_bf16 = RepackBf16::Auto;
+        else if (val == "on") e.views.repack_bf16 = RepackBf16::On;
+        else if (val == "off") e.views.repack_bf16 = RepackBf16::Off;
+        else return make_error(EINVAL, "repack_bf16=" + val + ": expected auto, on or off");
+        return {};
+    }
     if (key == "serve") {
         if (val == "auto" || val == "lazy") return {};
         if (val == "passthrough" || val == "hugetlb")
@@ -182,6 +200,9 @@ std::string usage_text() {
 
 Serves the models under SOURCE through read-only views at MOUNTPOINT:
   concat/   split GGUF sets merged (= llama-gguf-split --merge), part sets joined, files as-is
+  r4/       GGUFs repacked to ik_llama.cpp's row-interleaved types (= llama-quantize --repack)
+  bf16/     FP8 / MXFP4 checkpoints as BF16 (= DeepSeek's fp8_cast_bf16.py)
+  layers/   checkpoints sliced per layer (AirLLM's splitted_model/; GGUF: one layer per shard)
   .weightfs/status, .weightfs/models   live cache figures; what is shown and what was skipped
 
   -f                 stay in the foreground (log to stderr)
@@ -201,6 +222,8 @@ weightfs options (-o):
   prefetch=N             chunks read ahead of a sequential reader (default 8)
   preload=GLOB           warm matching files at mount, e.g. preload=concat/*.gguf
   merge_order=mainline|ik      KV order of merged split sets (default mainline)
+  repack=REGEX           r4/: repack only tensors whose name matches (ik's --repack-pattern), e.g. repack=exps
+  repack_bf16=auto|on|off      r4/: BF16/F16 -> BF16_R16 (auto: when the CPU has AVX512-BF16, as ik builds)
   serve=auto|lazy        how bytes are delivered (lazy: from the chunk cache)
   direct_io              bypass the kernel page cache (read() consumers; no mmap)
   allow_other, default_permissions, max_read=N, fsname=, subtype=, noatime, ...   passed to FUSE

@@ -4,6 +4,7 @@
 #include "views/bf16.hpp"
 #include "views/concat.hpp"
 #include "views/layers.hpp"
+#include "views/r4.hpp"
 #include "weightfs/view.hpp"
 
 namespace wfs {
@@ -11,6 +12,7 @@ namespace wfs {
 std::vector<std::unique_ptr<View>> make_views() {
     std::vector<std::unique_ptr<View>> v;
     v.push_back(std::make_unique<ConcatView>());
+    v.push_back(std::make_unique<R4View>());
     v.push_back(std::make_unique<Bf16View>());
     v.push_back(std::make_unique<LayersView>());
     return v;

@@ -92,7 +92,7 @@ class ConcatView(unittest.TestCase):
 
     def test_listing_and_exact_sizes(self):
         top = sorted(os.listdir(self.m.mnt))
-        self.assertEqual(top, [".weightfs", "bf16", "concat", "layers"])
+        self.assertEqual(top, [".weightfs", "bf16", "concat", "layers", "r4"])
         for path, ref in self.expected.items():
             self.assertEqual(os.stat(self.m.path(path)).st_size, os.path.getsize(ref), path)
         listing = sorted(os.listdir(self.m.path("concat")))
@@ -591,6 +591,125 @@ class LayersView(unittest.TestCase):
         [t.start() for t in threads]
         [t.join() for t in threads]
         self.assertEqual(errors, [])
+
+
+REPACK = os.path.join(DATA, "gguf", "repack")
+
+
+def cpu_has_avx512_bf16():
+    return "avx512_bf16" in open("/proc/cpuinfo").read()
+
+
+class R4View(unittest.TestCase):
+    """r4/ against ik's own `llama-quantize --repack` outputs, every type in the table."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="weightfs-r4-")
+        cls.src = os.path.join(cls.tmp, "src")
+        os.makedirs(os.path.join(cls.src, "split"))
+        cls.expected = {}
+        for name in sorted(os.listdir(REPACK)):
+            if name.endswith("-r4.gguf") or "-pat-" in name or name.startswith("tiny-qwen3moe"):
+                continue
+            shutil.copy(os.path.join(REPACK, name), cls.src)
+            cls.expected[f"r4/{name}"] = os.path.join(REPACK, name[:-5] + "-r4.gguf")
+        if not cpu_has_avx512_bf16():  # ik leaves BF16 alone without AVX512-BF16 (repack_bf16=auto)
+            cls.expected["r4/tiny-llama-bf16.gguf"] = os.path.join(REPACK, "tiny-llama-bf16.gguf")
+        for name in os.listdir(SPLIT):
+            if name.startswith("tiny-qwen3moe") and "-of-" in name:
+                shutil.copy(os.path.join(SPLIT, name), os.path.join(cls.src, "split"))
+        cls.expected["r4/split/tiny-qwen3moe-Q4_K_M.gguf"] = os.path.join(SPLIT, "tiny-qwen3moe-Q4_K_M.r4.gguf")
+        # chunk=64K puts chunk edges in the middle of row groups: every range must still be exact.
+        cls.m = Mount(cls.src, "cache=64M,chunk=64K")
+        cls.m.__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.m.__exit__(None, None, None)
+        shutil.rmtree(cls.tmp)
+
+    def test_every_type_byte_identical_sequential_and_random(self):
+        rng = random.Random(21)
+        for path, ref_file in self.expected.items():
+            want = read_bytes(ref_file)
+            self.assertEqual(os.path.getsize(self.m.path(path)), len(want), path)
+            r = subprocess.run(["cmp", self.m.path(path), ref_file], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, path + ": " + r.stdout)
+            fd = os.open(self.m.path(path), os.O_RDONLY)
+            for _ in range(100):
+                off = rng.randrange(len(want))
+                n = rng.randrange(1, 150000)
+                self.assertEqual(os.pread(fd, n, off), want[off:off + n], f"{path} at {off}+{n}")
+            os.close(fd)
+
+    def test_mmap_and_several_readers(self):
+        for path, ref_file in list(self.expected.items())[:6]:
+            with open(self.m.path(path), "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
+                self.assertTrue(mm[:] == read_bytes(ref_file), path)
+        errors = []
+
+        def reader(seed):
+            for path, ref_file in sorted(self.expected.items(), key=lambda _: random.Random(seed).random()):
+                if read_bytes(self.m.path(path)) != read_bytes(ref_file):
+                    errors.append(path)
+
+        threads = [threading.Thread(target=reader, args=(i,)) for i in range(4)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        self.assertEqual(errors, [])
+
+    def test_a_gguf_reader_checks_every_tensor(self):
+        from gguf_check import check
+        for path in self.expected:
+            kv, tensors = check(self.m.path(path))
+            self.assertEqual(kv["general.quantization_version"], 2, path)
+            self.assertFalse(any(k.startswith("split.") for k in kv), path)
+            self.assertTrue(tensors, path)
+            if "bf16" not in path or cpu_has_avx512_bf16():
+                self.assertTrue(any(t >= 200 for _, t, _ in tensors), f"{path}: nothing repacked")
+
+
+class R4Options(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="weightfs-r4o-")
+        for name in ("tiny-qwen3moe-Q4_K_M.gguf", "tiny-llama-bf16.gguf", "tiny-llama-Q4_K_S.gguf"):
+            shutil.copy(os.path.join(REPACK, name), self.tmp)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def test_pattern(self):
+        with Mount(self.tmp, "cache=64M,repack=exps") as m:
+            self.assertEqual(read_bytes(m.path("r4/tiny-qwen3moe-Q4_K_M.gguf")),
+                             read_bytes(os.path.join(REPACK, "tiny-qwen3moe-Q4_K_M-pat-exps-r4.gguf")))
+            # Nothing in this model matches: shown unchanged.
+            self.assertEqual(read_bytes(m.path("r4/tiny-llama-bf16.gguf")), read_bytes(os.path.join(REPACK, "tiny-llama-bf16.gguf")))
+
+    def test_repack_bf16_on_and_off(self):
+        with Mount(self.tmp, "cache=64M,repack_bf16=on") as m:
+            self.assertEqual(read_bytes(m.path("r4/tiny-llama-bf16.gguf")), read_bytes(os.path.join(REPACK, "tiny-llama-bf16-r4.gguf")))
+        with Mount(self.tmp, "cache=64M,repack_bf16=off") as m:
+            self.assertEqual(read_bytes(m.path("r4/tiny-llama-bf16.gguf")), read_bytes(os.path.join(REPACK, "tiny-llama-bf16.gguf")))
+            self.assertEqual(read_bytes(m.path("r4/tiny-llama-Q4_K_S.gguf")), read_bytes(os.path.join(REPACK, "tiny-llama-Q4_K_S-r4.gguf")))
+
+    def test_bad_input_is_listed_and_eio(self):
+        from gguf_edit import set_first_tensor_type
+        shutil.copy(os.path.join(REPACK, "tiny-llama-Q8_0.gguf"), os.path.join(self.tmp, "unknown-type.gguf"))
+        set_first_tensor_type(os.path.join(self.tmp, "unknown-type.gguf"), 77)
+        with Mount(self.tmp, "cache=64M", expect_errors=True) as m:
+            models = read_bytes(m.path(".weightfs/models")).decode()
+            self.assertFalse(os.path.exists(m.path("r4/unknown-type.gguf")))
+            self.assertTrue(any("unknown-type.gguf" in l and "unknown ggml type id 77" in l for l in models.splitlines()), models)
+            # Truncated under the mount: EIO for the missing bytes, never zeros.
+            size = os.path.getsize(m.path("r4/tiny-llama-Q4_K_S.gguf"))
+            os.truncate(os.path.join(self.tmp, "tiny-llama-Q4_K_S.gguf"), size // 2)
+            fd = os.open(m.path("r4/tiny-llama-Q4_K_S.gguf"), os.O_RDONLY)
+            with self.assertRaises(OSError) as cm:
+                os.pread(fd, 4096, size - 5000)
+            os.close(fd)
+            self.assertEqual(cm.exception.errno, errno.EIO)
+            self.assertIn("tiny-llama-Q4_K_S.gguf: unexpected end of file", m.log_text())
 
 
 class ConcatOptions(unittest.TestCase):

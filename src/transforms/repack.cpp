@@ -1,0 +1,482 @@
+#include "transforms/repack.hpp"
+
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "formats/ggml_types.hpp"
+
+namespace wfs::repack {
+
+namespace {
+
+using Blocks = const uint8_t* const*;
+
+inline uint32_t le32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+inline uint16_t le16(const uint8_t* p) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+}
+inline void put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+inline void put16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
+
+// Bit b of P(s) is the XOR of bits 0..b of s (ik's scrambled_sign table).
+inline uint32_t prefix_xor(uint32_t s) {
+    uint32_t r = 0, acc = 0;
+    for (int b = 0; b < 7; ++b) {
+        acc ^= (s >> b) & 1;
+        r |= acc << b;
+    }
+    return r;
+}
+
+// The 7-bit signs + 4-bit scale word of IQ2_XXS / IQ3_XXS, re-encoded (§5.11).
+inline uint32_t scrambled_sas(uint32_t w) {
+    uint32_t out = 0;
+    for (int j = 0; j < 4; ++j) out |= ((prefix_xor((w >> (7 * j)) & 127) << 1) | ((w >> (28 + j)) & 1)) << (8 * j);
+    return out;
+}
+
+constexpr int kNib4[4][2] = {{0, 8}, {16, 24}, {4, 12}, {20, 28}};
+
+// ---- 32-element types
+template <int N, int QS>  // Q4_0 (QS=16), Q8_0 (QS=32), MXFP4 (1-byte scale: see below)
+void r_q_simple(Blocks x, uint8_t* out) {
+    for (int k = 0; k < N; ++k) std::memcpy(out + 2 * k, x[k], 2);
+    uint8_t* qs = out + 2 * N;
+    for (int g = 0; g < QS / 4; ++g)
+        for (int k = 0; k < N; ++k) std::memcpy(qs + 32 * g + 4 * k, x[k] + 2 + 4 * g, 4);
+}
+
+void r_mxfp4(Blocks x, uint8_t* out) {
+    for (int k = 0; k < 8; ++k) out[k] = x[k][0];
+    for (int g = 0; g < 4; ++g)
+        for (int k = 0; k < 8; ++k) std::memcpy(out + 8 + 32 * g + 4 * k, x[k] + 1 + 4 * g, 4);
+}
+
+void r_iq4_nl(Blocks x, uint8_t* out) {
+    uint8_t* qs = out + 8;
+    for (int k = 0; k < 4; ++k) {
+        std::memcpy(out + 2 * k, x[k], 2);
+        const uint8_t* q = x[k] + 2;
+        auto lo = [&](int j) { return q[j] & 15; };
+        auto hi = [&](int j) { return q[j] >> 4; };
+        for (int i = 0; i < 4; ++i) {
+            qs[0 + 4 * k + i] = static_cast<uint8_t>(lo(i) | lo(i + 8) << 4);
+            qs[16 + 4 * k + i] = static_cast<uint8_t>(hi(i) | hi(i + 8) << 4);
+            qs[32 + 4 * k + i] = static_cast<uint8_t>(lo(i + 4) | lo(i + 12) << 4);
+            qs[48 + 4 * k + i] = static_cast<uint8_t>(hi(i + 4) | hi(i + 12) << 4);
+        }
+    }
+}
+
+// Q5_0 / Q6_0: 5- or 6-bit values L[32], then nibbles + high bits (§5.16).
+template <bool Q6>
+void r_q5_q6_0(Blocks x, uint8_t* out) {
+    constexpr int QH = Q6 ? 32 : 16;
+    uint8_t* qh = out + 8;
+    uint8_t* qs = out + 8 + QH;
+    std::memset(qh, 0, QH);
+    for (int k = 0; k < 4; ++k) {
+        std::memcpy(out + 2 * k, x[k], 2);
+        uint8_t L[32];
+        if (!Q6) {
+            const uint32_t h = le32(x[k] + 2);
+            const uint8_t* q = x[k] + 6;
+            for (int j = 0; j < 16; ++j) {
+                L[j] = static_cast<uint8_t>((q[j] & 15) | ((h >> j) & 1) << 4);
+                L[j + 16] = static_cast<uint8_t>((q[j] >> 4) | ((h >> (j + 16)) & 1) << 4);
+            }
+        } else {
+            const uint8_t* hb = x[k] + 2;
+            const uint8_t* q = x[k] + 10;
+            for (int j = 0; j < 16; ++j) {
+                const int h = hb[j % 8] >> (4 * (j / 8));
+                L[j] = static_cast<uint8_t>((q[j] & 15) | (h & 3) << 4);
+                L[j + 16] = static_cast<uint8_t>((q[j] >> 4) | ((h >> 2) & 3) << 4);
+            }
+        }
+        static constexpr int kA[4] = {0, 16, 4, 20};
+        for (int l = 0; l < 4; ++l) {
+            const int a = kA[l], b = a + 8;
+            for (int i = 0; i < 4; ++i) {
+                qs[16 * l + 4 * k + i] = static_cast<uint8_t>((L[a + i] & 15) | (L[b + i] & 15) << 4);
+                const int hbits = (L[a + i] >> 4) | (L[b + i] >> 4) << 4;
+                if (Q6) qh[16 * (l % 2) + 4 * k + i] |= static_cast<uint8_t>(hbits << (2 * (l / 2)));
+                else qh[4 * k + i] |= static_cast<uint8_t>(hbits << l);
+            }
+        }
+    }
+}
+
+// ---- 256-element K and IQ types
+void r_iq4_xs(Blocks x, uint8_t* out) {
+    uint8_t* scales_h = out + 16;
+    uint8_t* scales_l = out + 32;
+    uint8_t* qs = out + 64;
+    std::memset(scales_h, 0, 16 + 32);
+    for (int k = 0; k < 8; ++k) {
+        std::memcpy(out + 2 * k, x[k], 2);
+        const uint16_t sh_all = le16(x[k] + 2);
+        const uint8_t* sl_all = x[k] + 4;
+        for (int ib = 0; ib < 8; ++ib) {
+            const int sl = (sl_all[ib / 2] >> (4 * (ib % 2))) & 15, sh = (sh_all >> (2 * ib)) & 3;
+            const int s = 8 * ib + k;
+            scales_l[s % 32] |= static_cast<uint8_t>(sl << (4 * (s / 32)));
+            scales_h[s % 16] |= static_cast<uint8_t>(sh << (2 * (s / 16)));
+            const uint8_t* q = x[k] + 8 + 16 * ib;
+            auto lo = [&](int j) { return q[j] & 15; };
+            auto hi = [&](int j) { return q[j] >> 4; };
+            for (int i = 0; i < 4; ++i) {
+                qs[128 * ib + 0 + 4 * k + i] = static_cast<uint8_t>(lo(i) | lo(i + 4) << 4);
+                qs[128 * ib + 32 + 4 * k + i] = static_cast<uint8_t>(lo(i + 8) | lo(i + 12) << 4);
+                qs[128 * ib + 64 + 4 * k + i] = static_cast<uint8_t>(hi(i) | hi(i + 4) << 4);
+                qs[128 * ib + 96 + 4 * k + i] = static_cast<uint8_t>(hi(i + 8) | hi(i + 12) << 4);
+            }
+        }
+    }
+}
+
+// K-quant 6-bit scale/min unpack (get_scale_min_k4).
+inline void scale_min_k4(int j, const uint8_t* q, int& sc, int& m) {
+    if (j < 4) {
+        sc = q[j] & 63;
+        m = q[j + 4] & 63;
+    } else {
+        sc = (q[j + 4] & 15) | ((q[j - 4] >> 6) << 4);
+        m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+template <bool Q5>
+void r_q4_q5_k(Blocks x, uint8_t* out) {
+    uint8_t* scales_h = out + 16;
+    uint8_t* scales_l = out + 32;
+    uint8_t* qh = out + 64;
+    uint8_t* qs = Q5 ? out + 64 + 128 : out + 64;
+    std::memset(scales_h, 0, 16);
+    if (Q5) std::memset(qh, 0, 128);
+    for (int k = 0; k < 4; ++k) {
+        const uint8_t* b = x[k];
+        std::memcpy(out + 2 * k, b, 2);          // d
+        std::memcpy(out + 8 + 2 * k, b + 2, 2);  // dmin
+        const uint8_t* scales = b + 4;
+        const uint8_t* hsrc = b + 16;
+        const uint8_t* q = Q5 ? b + 48 : b + 16;
+        uint8_t L[256];
+        for (int c = 0; c < 4; ++c)
+            for (int j = 0; j < 32; ++j) {
+                L[64 * c + j] = static_cast<uint8_t>(q[32 * c + j] & 15);
+                L[64 * c + 32 + j] = static_cast<uint8_t>(q[32 * c + j] >> 4);
+                if (Q5) {
+                    L[64 * c + j] |= static_cast<uint8_t>(((hsrc[j] >> (2 * c)) & 1) << 4);
+                    L[64 * c + 32 + j] |= static_cast<uint8_t>(((hsrc[j] >> (2 * c + 1)) & 1) << 4);
+                }
+            }
+        for (int ib = 0; ib < 8; ++ib) {
+            int sc, m;
+            scale_min_k4(ib, scales, sc, m);
+            const int s = 4 * ib + k;
+            scales_l[s] = static_cast<uint8_t>((sc & 15) | (m & 15) << 4);
+            scales_h[s % 16] |= static_cast<uint8_t>(((sc >> 4) | (m >> 4) << 2) << (4 * (s / 16)));
+            for (int p = 0; p < 4; ++p)
+                for (int i = 0; i < 4; ++i)
+                    qs[64 * ib + 16 * p + 4 * k + i] =
+                        static_cast<uint8_t>((L[32 * ib + kNib4[p][0] + i] & 15) | (L[32 * ib + kNib4[p][1] + i] & 15) << 4);
+            if (Q5) {
+                static constexpr int o[8] = {0, 8, 4, 12, 16, 24, 20, 28};
+                for (int i = 0; i < 4; ++i) {
+                    uint8_t v = 0;
+                    for (int t = 0; t < 8; ++t) v |= static_cast<uint8_t>(((L[32 * ib + o[t] + i] >> 4) & 1) << t);
+                    qh[16 * ib + 4 * k + i] = v;
+                }
+            }
+        }
+    }
+}
+
+void r_q6_k(Blocks x, uint8_t* out) {
+    uint8_t* scales = out + 8;
+    uint8_t* qh = out + 72;
+    uint8_t* ql = out + 72 + 256;
+    for (int k = 0; k < 4; ++k) {
+        const uint8_t* b = x[k];
+        const uint8_t *sql = b, *sqh = b + 128, *ssc = b + 192;
+        std::memcpy(out + 2 * k, b + 208, 2);
+        uint8_t L[256];
+        for (int h = 0; h < 2; ++h)
+            for (int l = 0; l < 32; ++l) {
+                L[128 * h + l] = static_cast<uint8_t>((sql[64 * h + l] & 15) | ((sqh[32 * h + l] >> 0) & 3) << 4);
+                L[128 * h + 32 + l] = static_cast<uint8_t>((sql[64 * h + 32 + l] & 15) | ((sqh[32 * h + l] >> 2) & 3) << 4);
+                L[128 * h + 64 + l] = static_cast<uint8_t>((sql[64 * h + l] >> 4) | ((sqh[32 * h + l] >> 4) & 3) << 4);
+                L[128 * h + 96 + l] = static_cast<uint8_t>((sql[64 * h + 32 + l] >> 4) | ((sqh[32 * h + l] >> 6) & 3) << 4);
+            }
+        static constexpr int lo4[4] = {0, 8, 4, 12}, hi4[4] = {16, 24, 20, 28};
+        for (int ib = 0; ib < 8; ++ib) {
+            scales[8 * ib + k] = ssc[2 * ib];
+            scales[8 * ib + 4 + k] = ssc[2 * ib + 1];
+            for (int p = 0; p < 4; ++p)
+                for (int i = 0; i < 4; ++i)
+                    ql[64 * ib + 16 * p + 4 * k + i] =
+                        static_cast<uint8_t>((L[32 * ib + kNib4[p][0] + i] & 15) | (L[32 * ib + kNib4[p][1] + i] & 15) << 4);
+            for (int i = 0; i < 4; ++i) {
+                uint8_t a = 0, c = 0;
+                for (int s = 0; s < 4; ++s) {
+                    a |= static_cast<uint8_t>(((L[32 * ib + lo4[s] + i] >> 4) & 3) << (2 * s));
+                    c |= static_cast<uint8_t>(((L[32 * ib + hi4[s] + i] >> 4) & 3) << (2 * s));
+                }
+                qh[32 * ib + 4 * k + i] = a;
+                qh[32 * ib + 16 + 4 * k + i] = c;
+            }
+        }
+    }
+}
+
+// The 2-bit gather shared by Q3_K and Q2_K (fields at offsets 0,4,8,12 and 16,20,24,28).
+inline void gather_2bit(const uint8_t* L, int k, uint8_t* qs) {
+    for (int ib = 0; ib < 8; ++ib)
+        for (int i = 0; i < 4; ++i) {
+            uint8_t a = 0, c = 0;
+            for (int s = 0; s < 4; ++s) {
+                a |= static_cast<uint8_t>((L[32 * ib + 4 * s + i] & 3) << (2 * s));
+                c |= static_cast<uint8_t>((L[32 * ib + 16 + 4 * s + i] & 3) << (2 * s));
+            }
+            qs[32 * ib + 4 * k + i] = a;
+            qs[32 * ib + 16 + 4 * k + i] = c;
+        }
+}
+
+void r_q3_k(Blocks x, uint8_t* out) {
+    uint8_t* scales_h = out + 8;
+    uint8_t* scales_l = out + 24;
+    uint8_t* qh = out + 56;
+    uint8_t* qs = out + 56 + 128;
+    std::memset(scales_h, 0, 48);
+    for (int k = 0; k < 4; ++k) {
+        const uint8_t *hmask = x[k], *q = x[k] + 32, *sc = x[k] + 96;
+        std::memcpy(out + 2 * k, x[k] + 108, 2);
+        const uint32_t a0 = le32(sc), a1 = le32(sc + 4), t = le32(sc + 8), m1 = 0x03030303u, m2 = 0x0F0F0F0Fu;
+        const uint32_t w[4] = {(a0 & m2) | ((t >> 0) & m1) << 4, (a1 & m2) | ((t >> 2) & m1) << 4,
+                               ((a0 >> 4) & m2) | ((t >> 4) & m1) << 4, ((a1 >> 4) & m2) | ((t >> 6) & m1) << 4};
+        uint8_t S[16];
+        std::memcpy(S, w, 16);
+        uint8_t L[256];
+        int bit = 1;
+        for (int h = 0; h < 2; ++h)
+            for (int j = 0; j < 4; ++j, bit <<= 1)
+                for (int l = 0; l < 32; ++l)
+                    L[128 * h + 32 * j + l] = static_cast<uint8_t>(((q[32 * h + l] >> (2 * j)) & 3) + ((hmask[l] & bit) ? 4 : 0));
+        for (int ib = 0; ib < 8; ++ib)
+            for (int half = 0; half < 2; ++half) {
+                const int s = 8 * ib + 4 * half + k, v = S[2 * ib + half];
+                scales_l[s % 32] |= static_cast<uint8_t>((v & 15) << (4 * (s / 32)));
+                scales_h[s % 16] |= static_cast<uint8_t>((v >> 4) << (2 * (s / 16)));
+            }
+        gather_2bit(L, k, qs);
+        for (int ib = 0; ib < 8; ++ib)
+            for (int i = 0; i < 4; ++i) {
+                uint8_t v = 0;
+                for (int s = 0; s < 8; ++s) v |= static_cast<uint8_t>(((L[32 * ib + 4 * s + i] >> 2) & 1) << s);
+                qh[16 * ib + 4 * k + i] = v;
+            }
+    }
+}
+
+void r_q2_k(Blocks x, uint8_t* out) {
+    uint8_t* scales = out + 16;
+    uint8_t* qs = out + 80;
+    for (int k = 0; k < 4; ++k) {
+        const uint8_t *sc = x[k], *q = x[k] + 16;
+        std::memcpy(out + 2 * k, x[k] + 80, 2);      // d
+        std::memcpy(out + 8 + 2 * k, x[k] + 82, 2);  // dmin
+        for (int j = 0; j < 16; ++j) scales[4 * j + k] = sc[j];
+        uint8_t L[256];
+        for (int h = 0; h < 2; ++h)
+            for (int j = 0; j < 4; ++j)
+                for (int l = 0; l < 32; ++l) L[128 * h + 32 * j + l] = static_cast<uint8_t>((q[32 * h + l] >> (2 * j)) & 3);
+        gather_2bit(L, k, qs);
+    }
+}
+
+void r_iq2_xxs(Blocks x, uint8_t* out) {
+    uint8_t* sas = out + 8;
+    uint8_t* qs = out + 8 + 128;
+    for (int k = 0; k < 4; ++k) {
+        std::memcpy(out + 2 * k, x[k], 2);
+        for (int ib = 0; ib < 8; ++ib) {
+            const uint8_t* g = x[k] + 2 + 8 * ib;
+            for (int i = 0; i < 4; ++i) qs[16 * ib + 4 * k + i] = g[i];
+            put32(sas + 4 * (4 * ib + k), scrambled_sas(le32(g + 4)));
+        }
+    }
+}
+
+void r_iq2_xs(Blocks x, uint8_t* out) {
+    uint8_t* qs = out + 8;
+    uint8_t* scales = out + 8 + 256;
+    for (int k = 0; k < 4; ++k) {
+        std::memcpy(out + 2 * k, x[k], 2);
+        for (int ib = 0; ib < 8; ++ib) {
+            for (int i = 0; i < 4; ++i) {
+                const uint32_t v = le16(x[k] + 2 + 2 * (4 * ib + i));
+                put16(qs + 2 * (16 * ib + 4 * k + i), static_cast<uint16_t>((v & 511) | prefix_xor(v >> 9) << 9));
+            }
+            scales[4 * ib + k] = x[k][66 + ib];
+        }
+    }
+}
+
+void r_iq2_s(Blocks x, uint8_t* out) {
+    uint8_t *qs = out + 8, *qh = out + 136, *signs = out + 168, *scales = out + 296;
+    for (int k = 0; k < 4; ++k) {
+        const uint8_t *q = x[k] + 2, *h = x[k] + 66, *sc = x[k] + 74;
+        std::memcpy(out + 2 * k, x[k], 2);
+        for (int ib = 0; ib < 8; ++ib) {
+            for (int i = 0; i < 4; ++i) {
+                qs[16 * ib + 4 * k + i] = q[4 * ib + i];
+                signs[16 * ib + 4 * k + i] = q[32 + 4 * ib + i];
+            }
+            qh[4 * ib + k] = h[ib];
+            scales[4 * ib + k] = sc[ib];
+        }
+    }
+}
+
+void r_iq3_xxs(Blocks x, uint8_t* out) {
+    uint8_t* sas = out + 8;
+    uint8_t* qs = out + 8 + 128;
+    for (int k = 0; k < 4; ++k) {
+        std::memcpy(out + 2 * k, x[k], 2);
+        const uint8_t *q = x[k] + 2, *s = x[k] + 66;
+        for (int ib = 0; ib < 8; ++ib) {
+            for (int i = 0; i < 8; ++i) qs[32 * ib + 8 * k + i] = q[8 * ib + i];
+            put32(sas + 4 * (4 * ib + k), scrambled_sas(le32(s + 4 * ib)));
+        }
+    }
+}
+
+void r_iq3_s(Blocks x, uint8_t* out) {
+    uint8_t *qs = out + 8, *qh = out + 264, *signs = out + 296, *scales = out + 424;
+    std::memset(scales, 0, 16);
+    for (int k = 0; k < 4; ++k) {
+        const uint8_t *q = x[k] + 2, *h = x[k] + 66, *sg = x[k] + 74, *sc = x[k] + 106;
+        std::memcpy(out + 2 * k, x[k], 2);
+        for (int ib = 0; ib < 8; ++ib) {
+            for (int i = 0; i < 4; ++i)
+                for (int hh = 0; hh < 2; ++hh) qs[32 * ib + 8 * i + 4 * hh + k] = q[8 * ib + 4 * hh + i];
+            qh[4 * ib + k] = h[ib];
+            for (int i = 0; i < 4; ++i) {
+                uint8_t v = 0;
+                for (int m = 0; m < 4; ++m)
+                    v |= static_cast<uint8_t>(((sg[4 * ib + m] >> i) & 1) << (2 * m) | ((sg[4 * ib + m] >> (4 + i)) & 1) << (2 * m + 1));
+                signs[16 * ib + 4 * k + i] = v;
+            }
+        }
+        for (int j = 0; j < 4; ++j) {
+            int s = 8 * j + k;
+            scales[s % 16] |= static_cast<uint8_t>((sc[j] & 15) << (4 * (s / 16)));
+            s = 8 * j + 4 + k;
+            scales[s % 16] |= static_cast<uint8_t>((sc[j] >> 4) << (4 * (s / 16)));
+        }
+    }
+}
+
+// BF16/F16 → BF16_R16: pairs of elements, 16 rows interleaved pair by pair; F16 is widened
+// exactly to f32 and truncated to its upper 16 bits (§5.17).
+template <bool F16>
+void r_bf16(Blocks x, uint8_t* out) {
+    for (int k = 0; k < 16; ++k)
+        for (int j = 0; j < 2; ++j) {
+            uint16_t v = le16(x[k] + 2 * j);
+            if (F16) {
+                const uint32_t h = v, s = (h & 0x8000) << 16, e = (h >> 10) & 31, m = h & 0x3FF;
+                uint32_t f;
+                if (e == 0) {
+                    float val = static_cast<float>(m) * (1.0f / 16777216.0f);  // exact: m · 2^-24
+                    std::memcpy(&f, &val, 4);
+                    f |= s;
+                } else if (e == 31) {
+                    f = s | 0x7F800000u | (m << 13);
+                } else {
+                    f = s | ((e + 112) << 23) | (m << 13);
+                }
+                v = static_cast<uint16_t>(f >> 16);
+            }
+            put16(out + 4 * k + 2 * j, v);
+        }
+}
+
+using namespace ggml::type;
+const Entry kTable[] = {
+    {Q4_0, 202, 8, 18, r_q_simple<8, 16>},  {Q8_0, 208, 8, 34, r_q_simple<8, 32>},
+    {MXFP4, 353, 8, 17, r_mxfp4},           {IQ4_NL, 220, 4, 18, r_iq4_nl},
+    {Q5_0, 206, 4, 22, r_q5_q6_0<false>},   {133 /* Q6_0 */, 233, 4, 26, r_q5_q6_0<true>},
+    {IQ4_XS, 223, 8, 136, r_iq4_xs},        {Q2_K, 210, 4, 84, r_q2_k},
+    {Q3_K, 211, 4, 110, r_q3_k},            {Q4_K, 212, 4, 144, r_q4_q5_k<false>},
+    {Q5_K, 213, 4, 176, r_q4_q5_k<true>},   {Q6_K, 214, 4, 210, r_q6_k},
+    {IQ2_XXS, 216, 4, 66, r_iq2_xxs},       {IQ2_XS, 217, 4, 74, r_iq2_xs},
+    {IQ2_S, 222, 4, 82, r_iq2_s},           {IQ3_XXS, 218, 4, 98, r_iq3_xxs},
+    {IQ3_S, 221, 4, 110, r_iq3_s},
+};
+const Entry kBf16 = {BF16, 230, 16, 4, r_bf16<false>};
+const Entry kF16 = {F16, 230, 16, 4, r_bf16<true>};
+
+}  // namespace
+
+const Entry* find(int32_t src_type, bool bf16) {
+    for (const auto& e : kTable)
+        if (e.src_type == src_type) return &e;
+    if (bf16 && src_type == BF16) return &kBf16;
+    if (bf16 && src_type == F16) return &kF16;
+    return nullptr;
+}
+
+void repack_groups(const Entry& e, const uint8_t* in, uint8_t* out, size_t row_bytes, size_t groups) {
+    const size_t nb = row_bytes / e.block_bytes, group = row_bytes * e.rows;
+    std::array<const uint8_t*, 16> rows{};
+    for (size_t g = 0; g < groups; ++g) {
+        const uint8_t* src = in + g * group;
+        uint8_t* dst = out + g * group;
+        for (size_t b = 0; b < nb; ++b) {
+            for (unsigned k = 0; k < e.rows; ++k) rows[k] = src + k * row_bytes + b * e.block_bytes;
+            e.rblock(rows.data(), dst + b * e.rows * e.block_bytes);
+        }
+    }
+}
+
+uint32_t repacked_ftype(uint32_t f) {
+    static const std::pair<uint32_t, uint32_t> kMap[] = {
+        {2, 202}, {8, 208}, {135, 335}, {7, 207}, {25, 225}, {30, 230}, {10, 210}, {11, 211}, {12, 211},
+        {13, 211}, {14, 214}, {15, 214}, {16, 216}, {17, 216}, {18, 218}, {19, 219}, {20, 220}, {29, 229},
+        {23, 223}, {26, 226}, {138, 338}, {139, 339}, {140, 340}, {141, 341}, {145, 345}, {150, 350},
+        {137, 337}, {32, 232}, {24, 224}, {31, 231}};
+    for (auto [from, to] : kMap)
+        if (f == from) return to;
+    return f;
+}
+
+RepackPiece::RepackPiece(const Entry& entry, SourceFilePtr file, uint64_t offset, uint64_t row_bytes)
+    : entry_(entry), file_(std::move(file)), offset_(offset), row_bytes_(row_bytes), group_bytes_(row_bytes * entry.rows) {}
+
+Status RepackPiece::produce(uint64_t offset, size_t len, uint8_t* dst) const {
+    // The groups this range touches: read them, repack them, copy out the part asked for.
+    const uint64_t g0 = offset / group_bytes_, g1 = (offset + len - 1) / group_bytes_;
+    const size_t groups = static_cast<size_t>(g1 - g0 + 1), bytes = groups * group_bytes_;
+    std::vector<uint8_t> in(bytes);
+    WFS_TRY(file_->read_exact(offset_ + g0 * group_bytes_, bytes, in.data()));
+    if (offset == g0 * group_bytes_ && len == bytes) {
+        repack_groups(entry_, in.data(), dst, row_bytes_, groups);
+        return {};
+    }
+    std::vector<uint8_t> out(bytes);
+    repack_groups(entry_, in.data(), out.data(), row_bytes_, groups);
+    std::memcpy(dst, out.data() + (offset - g0 * group_bytes_), len);
+    return {};
+}
+
+}  // namespace wfs::repack

@@ -1,0 +1,74 @@
+// r4/: every sub-range of a repacked tensor is exact (partial row groups at chunk edges), and
+// inputs ik would corrupt are refused with a listed reason.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+
+#include "formats/gguf.hpp"
+#include "test_util.hpp"
+#include "transforms/repack.hpp"
+#include "weightfs/view.hpp"
+
+using namespace wfs;
+
+TEST(Repack, AnySubRangeMatchesIksOutput) {
+    // For each source/expected pair, each repacked tensor's bytes at random ranges equal ik's file.
+    const std::string dir = test::data_dir() + "/gguf/repack/";
+    for (const char* type : {"Q4_0", "Q8_0", "IQ4_XS", "Q4_K_S", "Q6_K", "IQ3_S", "Q5_0", "bf16"}) {
+        const std::string src = dir + "tiny-llama-" + type + ".gguf", exp = dir + "tiny-llama-" + type + "-r4.gguf";
+        auto file = SourceFile::open(src, src).value();
+        auto in = gguf::read_header(FileByteReader(*file)).value();
+        auto want_bytes = test::read_file(exp);
+        MemoryByteReader wr(want_bytes.data(), want_bytes.size(), exp);
+        auto want = gguf::read_header(wr).value();
+        std::mt19937_64 rng(3);
+        size_t checked = 0;
+        for (size_t i = 0; i < in.tensors.size(); ++i) {
+            const auto& t = in.tensors[i];
+            const repack::Entry* e = repack::find(t.type, true);
+            if (!e || want.tensors[i].type != e->dst_type) continue;
+            const uint64_t rows = static_cast<uint64_t>(t.ne[1]) * t.ne[2] * t.ne[3];
+            repack::RepackPiece piece(*e, file, in.data_offset + t.offset, t.nbytes / rows);
+            const uint8_t* ref = want_bytes.data() + want.data_offset + want.tensors[i].offset;
+            std::vector<uint8_t> all(t.nbytes);
+            ASSERT_TRUE(piece.produce(0, all.size(), all.data()).ok());
+            ASSERT_TRUE(std::equal(all.begin(), all.end(), ref)) << type << " " << t.name;
+            for (int k = 0; k < 50; ++k) {
+                uint64_t off = rng() % t.nbytes;
+                size_t len = 1 + rng() % (t.nbytes - off);
+                std::vector<uint8_t> part(len);
+                ASSERT_TRUE(piece.produce(off, len, part.data()).ok());
+                ASSERT_TRUE(std::equal(part.begin(), part.end(), ref + off)) << type << " " << t.name << " at " << off << "+" << len;
+            }
+            ++checked;
+        }
+        EXPECT_GT(checked, 0u) << type;
+    }
+}
+
+TEST(Repack, FileTypeMapAndTable) {
+    EXPECT_EQ(repack::repacked_ftype(15), 214u);  // Q4_K_M
+    EXPECT_EQ(repack::repacked_ftype(38), 38u);   // MXFP4: not in the map
+    EXPECT_EQ(repack::repacked_ftype(1), 1u);     // F16 unchanged
+    EXPECT_EQ(repack::find(30, false), nullptr);  // BF16 only when enabled
+    ASSERT_NE(repack::find(30, true), nullptr);
+    EXPECT_EQ(repack::find(30, true)->rows, 16u);
+    EXPECT_EQ(repack::find(0, true), nullptr);    // F32 is never repacked
+}
+
+TEST(R4View, RefusesAlignmentOtherThan32) {
+    test::TempDir src;
+    test::write_file(src / "a64.gguf", test::make_gguf({gguf::make_u32("general.file_type", 7)}, 64));
+    auto cat = Catalog::scan(src.path());
+    ASSERT_TRUE(cat.ok());
+    ASSERT_EQ(cat->ggufs.size(), 1u);  // a valid GGUF...
+    ViewReport report;
+    ViewOptions opt;
+    auto tree = build_tree(*cat, opt, report);
+    bool listed = false;
+    for (auto& p : report.problems)
+        if (p.where == "r4" && p.file == "a64.gguf" && p.reason.find("general.alignment is 64") != std::string::npos) listed = true;
+    EXPECT_TRUE(listed);  // ...that r4/ refuses, as ik would write it corrupt
+    EXPECT_EQ(tree.lookup(tree.lookup(VirtualTree::kRoot, "r4")->ino, "a64.gguf"), nullptr);
+}
