@@ -45,6 +45,7 @@ def main():
     os.makedirs(work)
     for f in ("make_models.py", "check_clients.py"):
         shutil.copy(os.path.join(HERE, f), work)
+    shutil.copy(os.path.join(REPO, "tests", "integration", "gguf_check.py"), work)
     out, out_in_root = os.path.join(work, "out"), work_in_root + "/out"
     proc = None
     try:
