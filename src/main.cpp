@@ -1,6 +1,9 @@
 // weightfs: argv → options → daemon.
 #include <cstdio>
 
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
 #include "fs/daemon.hpp"
 #include "fs/options.hpp"
 
@@ -15,7 +18,12 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (opt->version) {
-        std::printf("weightfs %s\n", WEIGHTFS_VERSION);
+#ifdef WEIGHTFS_HAVE_PASSTHROUGH
+        const char* passthrough = "yes";
+#else
+        const char* passthrough = "no (needs libfuse >= 3.17.1)";
+#endif
+        std::printf("weightfs %s\nlibfuse %s, passthrough: %s\n", WEIGHTFS_VERSION, fuse_pkgversion(), passthrough);
         return 0;
     }
     return wfs::run_daemon(*opt);

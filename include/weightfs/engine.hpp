@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "weightfs/arena.hpp"
+#include "weightfs/backing_store.hpp"
 #include "weightfs/catalog.hpp"
 #include "weightfs/chunk_cache.hpp"
 #include "weightfs/stats.hpp"
@@ -21,6 +22,10 @@
 #include "weightfs/worker_pool.hpp"
 
 namespace wfs {
+
+// How bytes reach the consumer: lazily from the chunk cache, or through FUSE passthrough to a
+// file materialized in a huge-page tmpfs (auto: passthrough when possible and the file fits).
+enum class Serve { Lazy, Auto, Passthrough };
 
 struct EngineConfig {
     std::string source;
@@ -31,6 +36,7 @@ struct EngineConfig {
     unsigned prefetch = 8;       // chunks ahead of a sequential reader
     std::string preload;         // glob of mount paths to warm at start
     ViewOptions views;
+    Serve serve = Serve::Lazy;
 };
 
 // One open virtual file: remembers where the reader was, to detect sequential access.
@@ -39,6 +45,7 @@ struct OpenFile {
     VirtualFilePtr file;
     std::atomic<uint64_t> next_offset{0};
     std::atomic<uint64_t> prefetched_to{0};  // chunk index prefetch has been queued up to
+    std::string served = "lazy";             // how this open is served, for status
 };
 
 // The pinned chunks behind one read reply: iov points into the cache until this is destroyed.
@@ -61,6 +68,11 @@ public:
 
     std::unique_ptr<OpenFile> open(uint64_t ino);
     void close(OpenFile& f);
+    // The materialized backing file for passthrough (filled on first use), or why not.
+    Result<int> backing_fd(OpenFile& f);
+    bool passthrough_wanted() const { return config_.serve != Serve::Lazy && store_ != nullptr; }
+    void set_served(OpenFile& f, std::string how);
+
     // Serves [offset, offset+len) clipped to the file's size; an error maps to an errno.
     Result<ReadReply> read(OpenFile& f, uint64_t offset, size_t len);
 
@@ -83,11 +95,13 @@ private:
     std::unique_ptr<Arena> arena_;
     std::unique_ptr<ChunkCache> cache_;
     std::unique_ptr<WorkerPool> pool_;
+    std::unique_ptr<BackingStore> store_;
     Stats stats_;
     std::chrono::steady_clock::time_point started_;
 
     std::mutex open_mu_;  // guards open_counts_ (leaf lock: nothing else is taken under it)
     std::map<uint64_t, unsigned> open_counts_;
+    std::map<uint64_t, std::string> served_;  // ino → how its latest open is served
     std::mutex log_mu_;   // guards last_log_ (leaf lock)
     std::map<std::string, std::chrono::steady_clock::time_point> last_log_;
 };

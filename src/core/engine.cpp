@@ -78,6 +78,16 @@ Status Engine::start() {
     // Prefetch never asks for more than a quarter of the cache, so it cannot evict what is being read.
     config_.prefetch = static_cast<unsigned>(std::min<uint64_t>(config_.prefetch, cache_->slots() / 4));
     pool_ = std::make_unique<WorkerPool>(config_.threads);
+    if (config_.serve != Serve::Lazy) {
+        auto store = BackingStore::create(config_.arena.bytes);
+        if (store) {
+            store_ = std::move(store).value();
+        } else if (config_.serve == Serve::Passthrough) {
+            return make_error(store.error().code, "serve=passthrough: " + store.error().message);
+        } else {
+            spdlog::warn("serve=auto: no backing tmpfs ({}); serving lazily", store.error().message);
+        }
+    }
     started_ = std::chrono::steady_clock::now();
     spdlog::info("cache {} in {} pages ({}), {} chunks of {}, numa {}", format_bytes(arena_->size()),
                  arena_->page_kind(), arena_->page_note(), cache_->slots(), format_bytes(config_.chunk_size),
@@ -88,6 +98,7 @@ Status Engine::start() {
 
 Engine::~Engine() {
     pool_.reset();  // join workers before the cache and arena they use go away
+    store_.reset();
     cache_.reset();
     arena_.reset();
 }
@@ -101,6 +112,17 @@ std::unique_ptr<OpenFile> Engine::open(uint64_t ino) {
     std::lock_guard lock(open_mu_);
     open_counts_[ino]++;
     return f;
+}
+
+Result<int> Engine::backing_fd(OpenFile& f) {
+    if (!store_) return make_error(ENOTSUP, "no backing store");
+    return store_->file(*f.file, *pool_, config_.threads + 1);
+}
+
+void Engine::set_served(OpenFile& f, std::string how) {
+    f.served = how;
+    std::lock_guard lock(open_mu_);
+    served_[f.ino] = std::move(how);
 }
 
 void Engine::close(OpenFile& f) {
@@ -216,6 +238,10 @@ std::string Engine::status_text() {
     o << "hugepages_reserved: " << arena_->reserved_hugepages() << "\n";
     o << "numa: " << arena_->numa_report() << "\n";
     o << "threads: " << config_.threads << " workers, prefetch " << config_.prefetch << " chunks\n";
+    o << "serve: " << (config_.serve == Serve::Lazy ? "lazy" : config_.serve == Serve::Auto ? "auto" : "passthrough");
+    if (store_) o << " (backing tmpfs huge=always, " << store_->files() << " files, " << format_bytes(store_->used()) << " of "
+                  << format_bytes(store_->budget()) << ")";
+    o << "\n";
     std::snprintf(buf, sizeof buf, "%.4f", lookups ? static_cast<double>(hits + waits) / lookups : 0.0);
     o << "hits: " << hits << "\nmisses: " << misses << "\nwaits: " << waits << "\nhit_rate: " << buf << "\n";
     o << "fills: " << stats_.fills << "\nfill_bytes: " << stats_.fill_bytes << "\n";
@@ -236,7 +262,10 @@ std::string Engine::status_text() {
     o << "\n";
     std::lock_guard lock(open_mu_);
     o << "open_files: " << open_counts_.size() << "\n";
-    for (auto& [ino, count] : open_counts_) o << "open: " << tree_.path_of(ino) << " x" << count << "\n";
+    for (auto& [ino, count] : open_counts_) {
+        auto how = served_.find(ino);
+        o << "open: " << tree_.path_of(ino) << " x" << count << " (" << (how == served_.end() ? "lazy" : how->second) << ")\n";
+    }
     return o.str();
 }
 

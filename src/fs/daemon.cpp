@@ -145,7 +145,7 @@ int run_daemon(const Options& opt) {
     for (auto& a : args) argv.push_back(a.data());
     fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
 
-    AdapterState adapter{engine->get(), {opt.direct_io, getuid(), getgid()}};
+    AdapterState adapter{engine->get(), {opt.direct_io, getuid(), getgid()}, false, {}, {}};
     fuse_session* se = fuse_session_new(&fargs, &fuse_ops(), sizeof(fuse_lowlevel_ops), &adapter);
     if (!se) {
         std::fprintf(stderr, "weightfs: invalid mount options: %s\n", mo.c_str());

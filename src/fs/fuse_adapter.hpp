@@ -5,6 +5,9 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <map>
+#include <mutex>
+
 #include "weightfs/engine.hpp"
 
 namespace wfs {
@@ -18,6 +21,9 @@ struct AdapterConfig {
 struct AdapterState {
     Engine* engine;
     AdapterConfig config;
+    bool passthrough = false;  // negotiated with the kernel in init
+    std::mutex backing_mu;     // guards backing (leaf lock)
+    std::map<uint64_t, std::pair<int, unsigned>> backing;  // ino → (backing id, opens): one id per node
 };
 
 const fuse_lowlevel_ops& fuse_ops();

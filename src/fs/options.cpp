@@ -129,10 +129,19 @@ Status apply_option(Options& o, const std::string& opt) {
         return {};
     }
     if (key == "serve") {
-        if (val == "auto" || val == "lazy") return {};
-        if (val == "passthrough" || val == "hugetlb")
-            return make_error(EINVAL, "serve=" + val + ": not available in this version (only serve=lazy)");
-        return make_error(EINVAL, "serve=" + val + ": expected auto, lazy, passthrough or hugetlb");
+        if (val == "lazy") e.serve = Serve::Lazy;
+#ifdef WEIGHTFS_HAVE_PASSTHROUGH
+        else if (val == "auto") e.serve = Serve::Auto;
+        else if (val == "passthrough") e.serve = Serve::Passthrough;
+#else
+        else if (val == "auto") e.serve = Serve::Lazy;  // passthrough is not compiled in: auto means lazy
+        else if (val == "passthrough")
+            return make_error(EINVAL, "serve=passthrough: this weightfs was built against libfuse older than 3.17.1, "
+                                      "which has no FUSE passthrough");
+#endif
+        else if (val == "hugetlb") return make_error(EINVAL, "serve=hugetlb: not available in this version");
+        else return make_error(EINVAL, "serve=" + val + ": expected auto, lazy or passthrough");
+        return {};
     }
     if (key == "direct_io" && !has_val) {
         o.direct_io = true;
@@ -224,7 +233,9 @@ weightfs options (-o):
   merge_order=mainline|ik      KV order of merged split sets (default mainline)
   repack=REGEX           r4/: repack only tensors whose name matches (ik's --repack-pattern), e.g. repack=exps
   repack_bf16=auto|on|off      r4/: BF16/F16 -> BF16_R16 (auto: when the CPU has AVX512-BF16, as ik builds)
-  serve=auto|lazy        how bytes are delivered (lazy: from the chunk cache)
+  serve=lazy|auto|passthrough  lazy (default): from the chunk cache; passthrough (libfuse >= 3.17.1, root):
+                         each file is materialized at open into a private huge-page tmpfs (within cache=)
+                         and the kernel serves reads and mmaps from it; auto: passthrough when it can
   direct_io              bypass the kernel page cache (read() consumers; no mmap)
   allow_other, default_permissions, max_read=N, fsname=, subtype=, noatime, ...   passed to FUSE
   defaults, nofail, _netdev, noauto, user, relatime, x-*, comment=...   fstab options, ignored

@@ -9,6 +9,7 @@ import json
 import mmap
 import os
 import random
+import re
 import shutil
 import signal
 import struct
@@ -710,6 +711,58 @@ class R4Options(unittest.TestCase):
             os.close(fd)
             self.assertEqual(cm.exception.errno, errno.EIO)
             self.assertIn("tiny-llama-Q4_K_S.gguf: unexpected end of file", m.log_text())
+
+
+def passthrough_built():
+    return "passthrough: yes" in subprocess.run([WEIGHTFS, "--version"], capture_output=True, text=True).stdout
+
+
+class Passthrough(unittest.TestCase):
+    """serve=passthrough: files materialized in a huge-page tmpfs and passed through. Built against
+    libfuse >= 3.17.1 (the client root) it must work, with the consumer's mmap on 2 MiB pages; built
+    against an older libfuse (Debian 12's 3.14) the option must be refused with a clear reason."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="weightfs-pt-")
+        self.data = os.urandom(48 << 20)
+        with open(os.path.join(self.tmp, "big.bin"), "wb") as f:
+            f.write(self.data)
+        os.mkdir(os.path.join(self.tmp, "split"))
+        for name in os.listdir(SPLIT):
+            if name.startswith("tiny-llama") and "-of-" in name:
+                shutil.copy(os.path.join(SPLIT, name), os.path.join(self.tmp, "split"))
+        shutil.copy(os.path.join(REPACK, "tiny-llama-Q4_K_S.gguf"), self.tmp)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def test_passthrough(self):
+        if os.environ.get("WEIGHTFS_TEST_SCRATCH_ROOT") == "1":
+            self.assertTrue(passthrough_built(), "the client root has libfuse 3.18: passthrough must be compiled in")
+        if not passthrough_built():
+            r = subprocess.run([WEIGHTFS, self.tmp, self.tmp, "-o", "serve=passthrough"], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("serve=passthrough: this weightfs was built against libfuse older than 3.17.1", r.stderr)
+            return
+        with Mount(self.tmp, "cache=256M,serve=passthrough") as m:
+            with open(m.path("concat/big.bin"), "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
+                self.assertTrue(mm[:] == self.data)
+                with open("/proc/self/smaps") as sm:
+                    smaps = sm.read()
+                block = next(b for b in smaps.split("\n") if b.endswith("/concat/big.bin"))
+                rest = smaps[smaps.index(block):].split("\nVmFlags")[0]
+                pmd = int(re.search(r"ShmemPmdMapped:\s+(\d+) kB", rest).group(1))
+                self.assertEqual(pmd, len(self.data) // 1024, "the consumer's mapping is not all on 2 MiB pages")
+                st = status(m.mnt)
+                self.assertTrue(st["serve"].startswith("passthrough (backing tmpfs huge=always"), st["serve"])
+                self.assertIn("open: /concat/big.bin x1 (passthrough)", read_bytes(m.path(".weightfs/status")).decode())
+                self.assertEqual(int(st["read_requests"]), 0, "passthrough reads must not reach the daemon")
+            # Transformed views are materialized by the same transforms: byte-identical through read() and mmap.
+            for view, ref in (("concat/split/tiny-llama-Q4_K_S.gguf", os.path.join(SPLIT, "tiny-llama-Q4_K_S.merged.gguf")),
+                              ("r4/tiny-llama-Q4_K_S.gguf", os.path.join(REPACK, "tiny-llama-Q4_K_S-r4.gguf"))):
+                self.assertEqual(read_bytes(m.path(view)), read_bytes(ref), view)
+                with open(m.path(view), "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
+                    self.assertTrue(mm[:] == read_bytes(ref), view)
 
 
 class ConcatOptions(unittest.TestCase):

@@ -53,7 +53,8 @@ TEST(Options, RefusesWithTheOptionsName) {
              {{"s", "m", "-o", "chunk=3M"}, "power of two"},
              {{"s", "m", "-o", "hugepages=maybe"}, "hugepages=maybe"},
              {{"s", "m", "-o", "numa=999"}, "no such node"},
-             {{"s", "m", "-o", "serve=passthrough"}, "not available"},
+             {{"s", "m", "-o", "serve=hugetlb"}, "not available"},
+             {{"s", "m", "-o", "serve=fast"}, "expected auto, lazy or passthrough"},
              {{"s", "m", "-o", "threads=-1"}, "whole number"},
              {{"s"}, "missing SOURCE or MOUNTPOINT"},
              {{"s", "m", "x"}, "too many arguments"},
@@ -63,6 +64,17 @@ TEST(Options, RefusesWithTheOptionsName) {
         ASSERT_FALSE(o.ok()) << c.expect;
         EXPECT_NE(o.error().message.find(c.expect), std::string::npos) << o.error().message;
     }
+}
+
+TEST(Options, PassthroughOnlyWhereLibfuseHasIt) {
+    auto o = parse({"s", "m", "-o", "serve=passthrough"});
+#ifdef WEIGHTFS_HAVE_PASSTHROUGH
+    ASSERT_TRUE(o.ok());
+    EXPECT_EQ(o->engine.serve, Serve::Passthrough);
+#else
+    ASSERT_FALSE(o.ok());
+    EXPECT_NE(o.error().message.find("older than 3.17.1"), std::string::npos);
+#endif
 }
 
 TEST(Options, Sizes) {

@@ -1,0 +1,52 @@
+// BackingStore: whole view files materialized into a private tmpfs mounted huge=always, for FUSE
+// passthrough (reference/fuse-perf.md §0): the consumer's reads and mmaps then go straight to
+// these files, on 2 MiB pages, with one copy in memory and no daemon round trips.
+//
+// The tmpfs is a detached mount made with fsopen()/fsmount(): it is attached to no mount
+// namespace, so nothing can see it, and it lives exactly as long as this process holds its fd —
+// even a killed daemon cannot leak it. Files are filled once, in parallel, through a shared
+// mapping (one copy from the transforms into the page cache that consumers map).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "weightfs/result.hpp"
+#include "weightfs/virtual_file.hpp"
+#include "weightfs/worker_pool.hpp"
+
+namespace wfs {
+
+class BackingStore {
+public:
+    static Result<std::unique_ptr<BackingStore>> create(uint64_t budget);
+    ~BackingStore();
+
+    // An O_RDONLY fd of the materialized file (filled on first use; owned by the store).
+    Result<int> file(const VirtualFile& file, WorkerPool& pool, unsigned threads);
+
+    uint64_t budget() const { return budget_; }
+    uint64_t used();
+    size_t files();
+
+private:
+    BackingStore() = default;
+    struct Entry {
+        std::once_flag once;
+        int fd = -1;
+        Error error;
+        bool ok = false;
+    };
+    Status fill(const VirtualFile& file, int fd, WorkerPool& pool, unsigned threads);
+
+    int mount_fd_ = -1;
+    uint64_t budget_ = 0;
+    std::mutex mu_;  // guards entries_ and used_ (leaf lock)
+    std::map<uint64_t, std::shared_ptr<Entry>> entries_;
+    uint64_t used_ = 0;
+};
+
+}  // namespace wfs

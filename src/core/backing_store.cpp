@@ -1,0 +1,149 @@
+#include "weightfs/backing_store.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+namespace wfs {
+
+Result<std::unique_ptr<BackingStore>> BackingStore::create(uint64_t budget) {
+    std::unique_ptr<BackingStore> s(new BackingStore());
+    s->budget_ = budget;
+    int fs = static_cast<int>(syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC));
+    if (fs < 0) return make_error(errno, std::string("fsopen(tmpfs) failed: ") + std::strerror(errno));
+    const std::string size = std::to_string(budget);
+    auto set = [&](const char* key, const char* value) {
+        return syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, key, value, 0) == 0;
+    };
+    if (!set("huge", "always") || !set("size", size.c_str()) || !set("mode", "0700") ||
+        syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) {
+        int e = errno;
+        close(fs);
+        return make_error(e, std::string("configuring the backing tmpfs failed: ") + std::strerror(e));
+    }
+    s->mount_fd_ = static_cast<int>(syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0));
+    int e = errno;
+    close(fs);
+    if (s->mount_fd_ < 0) return make_error(e, std::string("fsmount(tmpfs) failed: ") + std::strerror(e));
+    return s;
+}
+
+BackingStore::~BackingStore() {
+    for (auto& [id, e] : entries_)
+        if (e->fd >= 0) close(e->fd);
+    if (mount_fd_ >= 0) close(mount_fd_);  // the detached tmpfs goes with its last reference
+}
+
+uint64_t BackingStore::used() {
+    std::lock_guard lock(mu_);
+    return used_;
+}
+
+size_t BackingStore::files() {
+    std::lock_guard lock(mu_);
+    return entries_.size();
+}
+
+Status BackingStore::fill(const VirtualFile& file, int fd, WorkerPool& pool, unsigned threads) {
+    const uint64_t size = file.size();
+    if (size == 0) return {};
+    if (ftruncate(fd, static_cast<off_t>(size)) != 0) return make_error(errno, std::string("ftruncate: ") + std::strerror(errno));
+    void* map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) return make_error(errno, std::string("mmap of the backing file: ") + std::strerror(errno));
+    auto* base = static_cast<uint8_t*>(map);
+    // 2 MiB pieces, handed out to every worker and the calling thread alike.
+    constexpr uint64_t kPiece = 2ull << 20;
+    const uint64_t pieces = (size + kPiece - 1) / kPiece;
+    std::atomic<uint64_t> next{0};
+    std::mutex mu;
+    std::condition_variable cv;
+    Error first_error;
+    bool failed = false;
+    unsigned running = 0;
+    auto work = [&] {
+        for (uint64_t p; (p = next.fetch_add(1)) < pieces;) {
+            const uint64_t off = p * kPiece, len = std::min(kPiece, size - off);
+            Status st = file.produce(off, static_cast<size_t>(len), base + off);
+            if (!st) {
+                std::lock_guard lock(mu);
+                if (!failed) first_error = st.error();
+                failed = true;
+                next = pieces;
+            }
+        }
+    };
+    const unsigned helpers = threads > 1 ? threads - 1 : 0;
+    for (unsigned i = 0; i < helpers; ++i) {
+        {
+            std::lock_guard lock(mu);
+            ++running;
+        }
+        pool.submit([&] {
+            work();
+            std::lock_guard lock(mu);
+            --running;
+            cv.notify_all();
+        });
+    }
+    work();
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return running == 0; });
+    munmap(map, size);
+    if (failed) return first_error;
+    return {};
+}
+
+Result<int> BackingStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned threads) {
+    std::shared_ptr<Entry> e;
+    {
+        std::lock_guard lock(mu_);
+        auto& slot = entries_[vf.id()];
+        if (!slot) {
+            if (used_ + vf.size() > budget_) {
+                entries_.erase(vf.id());
+                return make_error(ENOSPC, "file of " + std::to_string(vf.size()) + " bytes does not fit the backing budget (" +
+                                              std::to_string(budget_ - used_) + " bytes left)");
+            }
+            used_ += vf.size();
+            slot = std::make_shared<Entry>();
+        }
+        e = slot;
+    }
+    std::call_once(e->once, [&] {
+        const std::string name = std::to_string(vf.id());
+        int fd = openat(mount_fd_, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            e->error = make_error(errno, std::string("creating the backing file: ") + std::strerror(errno));
+            return;
+        }
+        Status st = fill(vf, fd, pool, threads);
+        close(fd);
+        if (!st) {
+            e->error = st.error();
+            unlinkat(mount_fd_, name.c_str(), 0);
+            return;
+        }
+        e->fd = openat(mount_fd_, name.c_str(), O_RDONLY | O_CLOEXEC);
+        e->ok = e->fd >= 0;
+        if (!e->ok) e->error = make_error(errno, std::string("reopening the backing file: ") + std::strerror(errno));
+    });
+    if (!e->ok) {
+        std::lock_guard lock(mu_);
+        if (entries_.count(vf.id()) && entries_[vf.id()] == e) {
+            entries_.erase(vf.id());
+            used_ -= vf.size();
+        }
+        return e->error;
+    }
+    return e->fd;
+}
+
+}  // namespace wfs
