@@ -46,6 +46,10 @@ public:
     virtual void build(ViewContext& ctx) const = 0;
 };
 
+// Adds `files` (mount paths) to the tree and the report; a name already taken is listed.
+void publish(ViewContext& ctx, const std::string& view, std::vector<std::pair<std::string, VirtualFilePtr>> files,
+             const std::string& what);
+
 // The registry: every view, in the order they appear at the mount root.
 std::vector<std::unique_ptr<View>> make_views();
 

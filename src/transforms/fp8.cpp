@@ -1,5 +1,7 @@
 #include "transforms/fp8.hpp"
 
+#include "transforms/elements.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -119,13 +121,9 @@ Status DequantPiece::produce_elements(uint64_t first, uint64_t count, uint16_t* 
 }
 
 Status DequantPiece::produce(uint64_t offset, size_t len, uint8_t* dst) const {
-    // Output bytes are BF16 elements; a range may start or end in the middle of one.
-    uint64_t first = offset / 2, last = (offset + len + 1) / 2;  // elements [first, last)
-    if (offset % 2 == 0 && len % 2 == 0) return produce_elements(first, last - first, reinterpret_cast<uint16_t*>(dst));
-    std::vector<uint16_t> tmp(last - first);
-    WFS_TRY(produce_elements(first, last - first, tmp.data()));
-    std::memcpy(dst, reinterpret_cast<const uint8_t*>(tmp.data()) + offset % 2, len);
-    return {};
+    return produce_u16(offset, len, dst, [this](uint64_t first, uint64_t count, uint16_t* out) {
+        return produce_elements(first, count, out);
+    });
 }
 
 }  // namespace wfs::fp8

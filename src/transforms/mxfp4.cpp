@@ -1,5 +1,7 @@
 #include "transforms/mxfp4.hpp"
 
+#include "transforms/elements.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -57,12 +59,9 @@ Status Mxfp4Piece::produce_elements(uint64_t first, uint64_t count, uint16_t* ds
 }
 
 Status Mxfp4Piece::produce(uint64_t offset, size_t len, uint8_t* dst) const {
-    uint64_t first = offset / 2, last = (offset + len + 1) / 2;
-    if (offset % 2 == 0 && len % 2 == 0) return produce_elements(first, last - first, reinterpret_cast<uint16_t*>(dst));
-    std::vector<uint16_t> tmp(last - first);
-    WFS_TRY(produce_elements(first, last - first, tmp.data()));
-    std::memcpy(dst, reinterpret_cast<const uint8_t*>(tmp.data()) + offset % 2, len);
-    return {};
+    return produce_u16(offset, len, dst, [this](uint64_t first, uint64_t count, uint16_t* out) {
+        return produce_elements(first, count, out);
+    });
 }
 
 }  // namespace wfs::mxfp4

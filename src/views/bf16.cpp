@@ -212,11 +212,7 @@ void Bf16View::build(ViewContext& ctx) const {
             }
             files.push_back({join_rel(root, f.rel), std::move(vf).value()});
         }
-        if (!ok) continue;
-        for (auto& [path, vf] : files) {
-            uint64_t size = vf->size();
-            if (ctx.tree.add_file(path, std::move(vf), root) != 0) ctx.report.shown.push_back({path, "BF16 of quantized checkpoint", size});
-        }
+        if (ok) publish(ctx, root, std::move(files), "BF16 of a quantized checkpoint");
     }
 }
 

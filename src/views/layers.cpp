@@ -5,12 +5,12 @@
 #include <unordered_map>
 
 #include "formats/gguf.hpp"
-#include "formats/gguf_merge.hpp"
 #include "formats/hf.hpp"
 #include "transforms/part_names.hpp"
 #include "formats/safetensors.hpp"
 #include "transforms/layer_plan.hpp"
 #include "views/bf16.hpp"
+#include "views/gguf_models.hpp"
 #include "views/tensor_file.hpp"
 
 namespace wfs {
@@ -24,13 +24,6 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 VirtualFilePtr empty_file(const std::string& view, int64_t mtime) {
     return std::make_shared<VirtualFile>(view, std::vector<Extent>{}, 0, std::vector<std::string>{}, 0444, mtime);
 }
-
-// A GGUF tensor and where its payload lives (a single file, or a shard of a split set).
-struct GgufTensor {
-    gguf::TensorInfo info;
-    SourceFilePtr file;
-    uint64_t offset = 0;
-};
 
 // Layer index of "blk.N.…", or -1.
 long blk_index(const std::string& name) {
@@ -46,7 +39,7 @@ long blk_index(const std::string& name) {
 // shards 2..N carry only the split keys; tensors padded to 32; n_dims normalized.
 // Tensors before the first layer go to shard 1, those after the last layer to the last shard.
 Result<std::vector<std::pair<std::string, VirtualFilePtr>>> gguf_layer_set(const std::vector<gguf::KeyValue>& kv,
-                                                                        const std::vector<GgufTensor>& tensors,
+                                                                        const std::vector<GgufTensorRef>& tensors,
                                                                         const std::string& prefix, const std::string& view,
                                                                         const std::vector<std::string>& sources, int64_t mtime) {
     std::vector<long> layers;
@@ -55,7 +48,7 @@ Result<std::vector<std::pair<std::string, VirtualFilePtr>>> gguf_layer_set(const
     std::sort(layers.begin(), layers.end());
     if (layers.empty()) return std::vector<std::pair<std::string, VirtualFilePtr>>{};
     const size_t n = layers.size();
-    std::vector<std::vector<const GgufTensor*>> shard(n);
+    std::vector<std::vector<const GgufTensorRef*>> shard(n);
     size_t current = 0;
     bool seen_layer = false;
     for (const auto& t : tensors) {
@@ -79,7 +72,7 @@ Result<std::vector<std::pair<std::string, VirtualFilePtr>>> gguf_layer_set(const
         skv.push_back(gguf::make_u16("split.count", static_cast<uint16_t>(n)));
         std::vector<gguf::TensorInfo> infos;
         uint64_t offset = 0;
-        for (const GgufTensor* t : shard[i]) {
+        for (const GgufTensorRef* t : shard[i]) {
             gguf::TensorInfo ti = t->info;
             ti.offset = offset;
             offset += gguf::pad(ti.nbytes, gguf::kDefaultAlignment);
@@ -87,7 +80,7 @@ Result<std::vector<std::pair<std::string, VirtualFilePtr>>> gguf_layer_set(const
         }
         ExtentListBuilder b;
         b.add_bytes(gguf::write_metadata(3, skv, infos, gguf::kDefaultAlignment, true));
-        for (const GgufTensor* t : shard[i]) {
+        for (const GgufTensorRef* t : shard[i]) {
             b.add_copy(t->file, t->offset, t->info.nbytes);
             b.add_zeros(gguf::pad(t->info.nbytes, gguf::kDefaultAlignment) - t->info.nbytes);
         }
@@ -99,8 +92,8 @@ Result<std::vector<std::pair<std::string, VirtualFilePtr>>> gguf_layer_set(const
 }
 
 void build_gguf_layers(ViewContext& ctx, const std::string& root) {
-    auto publish = [&](const std::string& dir, const std::string& prefix, const std::vector<gguf::KeyValue>& kv,
-                       const std::vector<GgufTensor>& tensors, uint32_t alignment, const std::vector<std::string>& sources,
+    auto publish_set = [&](const std::string& dir, const std::string& prefix, const std::vector<gguf::KeyValue>& kv,
+                       const std::vector<GgufTensorRef>& tensors, uint32_t alignment, const std::vector<std::string>& sources,
                        int64_t mtime, const std::string& what) {
         if (alignment != gguf::kDefaultAlignment) {
             ctx.report.problems.push_back({root, what, 0, "general.alignment is " + std::to_string(alignment) +
@@ -112,39 +105,11 @@ void build_gguf_layers(ViewContext& ctx, const std::string& root) {
             ctx.report.problems.push_back({root, what, set.error().offset, set.error().message});
             return;
         }
-        for (auto& [name, vf] : *set) {
-            std::string path = join_rel(root, join_rel(dir, prefix + "/" + name));
-            uint64_t size = vf->size();
-            if (ctx.tree.add_file(path, std::move(vf), root) != 0)
-                ctx.report.shown.push_back({path, "GGUF layer shard", size});
-        }
+        for (auto& entry : *set) entry.first = join_rel(root, join_rel(dir, prefix + "/" + entry.first));
+        wfs::publish(ctx, root, std::move(set).value(), "GGUF layer shard");
     };
-    for (const auto& g : ctx.catalog.ggufs) {
-        std::vector<GgufTensor> tensors;
-        for (const auto& t : g.header->tensors) tensors.push_back({t, g.file, g.header->data_offset + t.offset});
-        std::string dir = g.rel.find('/') == std::string::npos ? "" : g.rel.substr(0, g.rel.rfind('/'));
-        std::string stem = g.rel.substr(dir.empty() ? 0 : dir.size() + 1);
-        stem = stem.substr(0, stem.size() - 5);  // ".gguf"
-        publish(dir, stem, g.header->kv, tensors, g.header->alignment, {g.rel}, g.file->mtime_sec(), g.rel);
-    }
-    for (const auto& set : ctx.catalog.splits) {
-        std::vector<const gguf::Header*> headers;
-        std::vector<std::string> names;
-        for (const auto& s : set.shards) {
-            headers.push_back(s.header.get());
-            names.push_back(s.rel);
-        }
-        auto merged = gguf::merge_split(headers, names, gguf::MergeOrder::Mainline);
-        if (!merged) {
-            ctx.report.problems.push_back({root, join_rel(set.rel_dir, set.prefix), merged.error().offset, merged.error().message});
-            continue;
-        }
-        std::vector<GgufTensor> tensors;
-        for (size_t i = 0; i < merged->tensors.size(); ++i)
-            tensors.push_back({merged->tensors[i], set.shards[merged->spans[i].shard].file, merged->spans[i].src_offset});
-        publish(set.rel_dir, set.prefix, merged->kv, tensors, gguf::kDefaultAlignment, names,
-                set.shards[0].file->mtime_sec(), join_rel(set.rel_dir, set.prefix));
-    }
+    for (const GgufModel& m : gguf_models(ctx.catalog, root, ctx.report.problems))
+        publish_set(m.rel_dir, m.stem, m.kv, m.tensors, m.alignment, m.sources, m.mtime, m.rel());
 }
 
 }  // namespace
@@ -219,14 +184,7 @@ void LayersView::build(ViewContext& ctx) const {
             }
             files.push_back({join_rel(root, f.rel), std::move(vf).value()});
         }
-        if (!ok) continue;
-        for (auto& [path, vf] : files) {
-            uint64_t size = vf->size();
-            if (ctx.tree.add_file(path, std::move(vf), root) != 0)
-                ctx.report.shown.push_back({path, "layer file", size});
-            else
-                ctx.report.problems.push_back({root, path, 0, "name collides with a file of the checkpoint"});
-        }
+        if (ok) publish(ctx, root, std::move(files), "layer file");
     }
 }
 

@@ -9,6 +9,15 @@
 
 namespace wfs {
 
+void publish(ViewContext& ctx, const std::string& view, std::vector<std::pair<std::string, VirtualFilePtr>> files,
+             const std::string& what) {
+    for (auto& [path, vf] : files) {
+        uint64_t size = vf->size();
+        if (ctx.tree.add_file(path, std::move(vf), view) != 0) ctx.report.shown.push_back({path, what, size});
+        else ctx.report.problems.push_back({view, path, 0, "name collides with another entry in " + view + "/"});
+    }
+}
+
 std::vector<std::unique_ptr<View>> make_views() {
     std::vector<std::unique_ptr<View>> v;
     v.push_back(std::make_unique<ConcatView>());

@@ -2,38 +2,6 @@
 import struct
 
 
-def set_alignment(path, alignment):
-    """Appends general.alignment (u32) to a GGUF's KVs, keeping tensor infos and data where the
-    original writer put them (which is exactly what makes such a file wrong for gguf-split)."""
-    data = bytearray(open(path, "rb").read())
-    n_kv = struct.unpack_from("<q", data, 16)[0]
-    pos = 24
-    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-
-    def skip_value(t, pos):
-        if t == 8:
-            n = struct.unpack_from("<Q", data, pos)[0]
-            return pos + 8 + n
-        if t == 9:
-            et, n = struct.unpack_from("<iQ", data, pos)
-            pos += 12
-            for _ in range(n):
-                pos = skip_value(et, pos)
-            return pos
-        return pos + sizes[t]
-
-    for _ in range(n_kv):
-        klen = struct.unpack_from("<Q", data, pos)[0]
-        pos += 8 + klen
-        t = struct.unpack_from("<i", data, pos)[0]
-        pos = skip_value(t, pos + 4)
-    key = b"general.alignment"
-    kv = struct.pack("<Q", len(key)) + key + struct.pack("<iI", 4, alignment)
-    data[pos:pos] = kv
-    struct.pack_into("<q", data, 16, n_kv + 1)
-    open(path, "wb").write(bytes(data))
-
-
 def _tensor_infos_offset(data):
     """Offset of the first tensor info (after every KV)."""
     n_kv = struct.unpack_from("<q", data, 16)[0]
@@ -64,4 +32,16 @@ def set_first_tensor_type(path, type_id):
     pos += 8 + struct.unpack_from("<Q", data, pos)[0]
     n_dims = struct.unpack_from("<I", data, pos)[0]
     struct.pack_into("<i", data, pos + 4 + 8 * n_dims, type_id)
+    open(path, "wb").write(bytes(data))
+
+
+def set_alignment(path, alignment):
+    """Appends general.alignment (u32) to a GGUF's KVs, keeping tensor infos and data where the
+    original writer put them (which is exactly what makes such a file wrong for gguf-split)."""
+    data = bytearray(open(path, "rb").read())
+    n_kv = struct.unpack_from("<q", data, 16)[0]
+    pos = _tensor_infos_offset(data)
+    key = b"general.alignment"
+    data[pos:pos] = struct.pack("<Q", len(key)) + key + struct.pack("<iI", 4, alignment)
+    struct.pack_into("<q", data, 16, n_kv + 1)
     open(path, "wb").write(bytes(data))

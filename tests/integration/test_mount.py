@@ -72,6 +72,60 @@ def make_source(root):
     return expected
 
 
+def assert_served(tc, mount, expected, seed, max_len=100000, reads=100, readers=4):
+    """Every file in `expected` ({mount path: reference file}) byte-identical through the mount:
+    whole sequential read, random-offset preads, mmap, and `readers` concurrent readers."""
+    rng = random.Random(seed)
+    for path, ref_file in expected.items():
+        want = read_bytes(ref_file)
+        tc.assertEqual(os.path.getsize(mount.path(path)), len(want), path)
+        tc.assertTrue(read_bytes(mount.path(path)) == want, f"{path}: sequential read differs")
+        if not want:
+            continue
+        fd = os.open(mount.path(path), os.O_RDONLY)
+        try:
+            for _ in range(reads):
+                off = rng.randrange(len(want))
+                n = rng.randrange(1, max_len)
+                tc.assertEqual(os.pread(fd, n, off), want[off:off + n], f"{path} at {off}+{n}")
+        finally:
+            os.close(fd)
+        with open(mount.path(path), "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
+            tc.assertTrue(mm[:] == want, f"{path}: mmap differs")
+    errors = []
+
+    def reader(k):
+        for path, ref_file in sorted(expected.items(), key=lambda _: random.Random(seed + k).random()):
+            if read_bytes(mount.path(path)) != read_bytes(ref_file):
+                errors.append(path)
+
+    threads = [threading.Thread(target=reader, args=(k,)) for k in range(readers)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    tc.assertEqual(errors, [], "concurrent readers saw different bytes")
+
+
+class MountedViews(unittest.TestCase):
+    """One mount shared by a class's tests: subclasses fill cls.src (created empty) and
+    cls.expected in prepare(); the mount uses cls.options."""
+    options = "cache=64M,chunk=64K"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix=f"weightfs-{cls.__name__.lower()}-")
+        cls.src = os.path.join(cls.tmp, "src")
+        os.mkdir(cls.src)
+        cls.expected = {}
+        cls.prepare()
+        cls.m = Mount(cls.src, cls.options)
+        cls.m.__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.m.__exit__(None, None, None)
+        shutil.rmtree(cls.tmp)
+
+
 class ConcatView(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -257,14 +311,12 @@ class ConcatView(unittest.TestCase):
 FP8 = os.path.join(DATA, "fp8")
 
 
-class Bf16View(unittest.TestCase):
+class Bf16View(MountedViews):
     """bf16/ on the FP8 vector (sharded, with an index) and on a single-file checkpoint built here."""
 
     @classmethod
-    def setUpClass(cls):
+    def prepare(cls):
         from st_util import read as st_read, write as st_write
-        cls.tmp = tempfile.mkdtemp(prefix="weightfs-bf16-")
-        cls.src = os.path.join(cls.tmp, "src")
         shutil.copytree(os.path.join(FP8, "deepseek-tiny"), os.path.join(cls.src, "deepseek-tiny"))
         exp = os.path.join(FP8, "deepseek-tiny.expected")
         cls.expected = {f"bf16/deepseek-tiny/{n}": os.path.join(exp, n) for n in os.listdir(exp)}
@@ -297,13 +349,8 @@ class Bf16View(unittest.TestCase):
         shutil.copytree(os.path.join(FP8, "deepseek-tiny"), trunc)
         shard = os.path.join(trunc, "model-00002-of-00003.safetensors")
         os.truncate(shard, os.path.getsize(shard) - 100)
-        cls.m = Mount(cls.src, "cache=64M,chunk=64K")
-        cls.m.__enter__()
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.m.__exit__(None, None, None)
-        shutil.rmtree(cls.tmp)
+
 
     def test_listing(self):
         self.assertEqual(sorted(os.listdir(self.m.path("bf16/deepseek-tiny"))),
@@ -314,41 +361,8 @@ class Bf16View(unittest.TestCase):
         for path, ref in self.expected.items():
             self.assertEqual(os.path.getsize(self.m.path(path)), os.path.getsize(ref), path)
 
-    def test_byte_identical_sequential(self):
-        for path, ref in self.expected.items():
-            r = subprocess.run(["cmp", self.m.path(path), ref], capture_output=True, text=True)
-            self.assertEqual(r.returncode, 0, path + ": " + r.stdout + r.stderr)
-
-    def test_byte_identical_random_offsets(self):
-        rng = random.Random(9)
-        for path, ref in self.expected.items():
-            want = read_bytes(ref)
-            fd = os.open(self.m.path(path), os.O_RDONLY)
-            try:
-                for _ in range(200):
-                    off = rng.randrange(len(want))
-                    n = rng.randrange(1, 100000)
-                    self.assertEqual(os.pread(fd, n, off), want[off:off + n], f"{path} at {off}+{n}")
-            finally:
-                os.close(fd)
-
-    def test_mmap_and_parallel_readers(self):
-        for path, ref in self.expected.items():
-            want = read_bytes(ref)
-            with open(self.m.path(path), "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
-                self.assertTrue(mm[:] == want, path)
-        errors = []
-
-        def reader(seed):
-            rng = random.Random(seed)
-            for path, ref in sorted(self.expected.items(), key=lambda _: rng.random()):
-                if read_bytes(self.m.path(path)) != read_bytes(ref):
-                    errors.append(path)
-
-        threads = [threading.Thread(target=reader, args=(i,)) for i in range(4)]
-        [t.start() for t in threads]
-        [t.join() for t in threads]
-        self.assertEqual(errors, [])
+    def test_byte_identical_all_read_modes(self):
+        assert_served(self, self.m, self.expected, seed=9)
 
     def test_config_without_quantization_config(self):
         got = json.loads(read_bytes(self.m.path("bf16/deepseek-tiny/config.json")))
@@ -372,20 +386,17 @@ class Bf16View(unittest.TestCase):
         self.assertIn("bad-grid/model.safetensors: offset ", line[0])
 
 
-class Bf16Beyond(unittest.TestCase):
+class Bf16Beyond(MountedViews):
     """bf16/ beyond fp8_cast_bf16.py: compressed-tensors FP8 (per-tensor, per-channel, block
     weight_scale) and gpt-oss MXFP4, on checkpoints generated here; expected bytes from the
     Python reference in dequant_ref.py."""
 
     @classmethod
-    def setUpClass(cls):
+    def prepare(cls):
         import dequant_ref as ref
         from st_util import write as st_write
         rng = random.Random(77)
-        cls.tmp = tempfile.mkdtemp(prefix="weightfs-bf16b-")
-        cls.src = os.path.join(cls.tmp, "src")
         cls.exp = os.path.join(cls.tmp, "expected")
-        cls.expected = {}
 
         def rbytes(n, avoid_nan=False):
             b = bytes(rng.randrange(256) for _ in range(n))
@@ -451,27 +462,11 @@ class Bf16Beyond(unittest.TestCase):
         os.makedirs(os.path.join(cls.exp, "gptoss-mxfp4"))
         st_write(os.path.join(cls.exp, "gptoss-mxfp4", "model.safetensors"), exp_t)
         cls.expected["bf16/gptoss-mxfp4/model.safetensors"] = os.path.join(cls.exp, "gptoss-mxfp4", "model.safetensors")
-        cls.m = Mount(cls.src, "cache=64M,chunk=64K")
-        cls.m.__enter__()
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.m.__exit__(None, None, None)
-        shutil.rmtree(cls.tmp)
 
-    def test_byte_identical(self):
-        rng = random.Random(4)
-        for path, ref_file in self.expected.items():
-            want = read_bytes(ref_file)
-            self.assertTrue(read_bytes(self.m.path(path)) == want, path)
-            fd = os.open(self.m.path(path), os.O_RDONLY)
-            for _ in range(100):
-                off = rng.randrange(len(want))
-                n = rng.randrange(1, 5000)
-                self.assertEqual(os.pread(fd, n, off), want[off:off + n], f"{path} at {off}+{n}")
-            os.close(fd)
-            with open(self.m.path(path), "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
-                self.assertTrue(mm[:] == want, path)
+
+    def test_byte_identical_all_read_modes(self):
+        assert_served(self, self.m, self.expected, seed=4, max_len=5000)
 
     def test_config_stripped(self):
         self.assertEqual(json.loads(read_bytes(self.m.path("bf16/ct-fp8/config.json"))), {"model_type": "llama"})
@@ -503,16 +498,13 @@ def airllm_groups(names, tied):
     return out
 
 
-class LayersView(unittest.TestCase):
+class LayersView(MountedViews):
     @classmethod
-    def setUpClass(cls):
+    def prepare(cls):
         from st_util import read as st_read, write as st_write
-        cls.tmp = tempfile.mkdtemp(prefix="weightfs-layers-")
-        cls.src = os.path.join(cls.tmp, "src")
         exp_root = os.path.join(cls.tmp, "expected")
         shutil.copytree(os.path.join(LAYERS, "llama-tiny"), os.path.join(cls.src, "llama-tiny"))
         exp = os.path.join(LAYERS, "llama-tiny.expected")
-        cls.expected = {}
         for d, _, files in os.walk(exp):
             for f in files:
                 rel = os.path.relpath(os.path.join(d, f), exp)
@@ -551,13 +543,8 @@ class LayersView(unittest.TestCase):
         build_expected("fp8", bf16, "lm_head.weight" not in bf16,
                        {n: os.path.join(fexp, n) for n in ("model.safetensors.index.json", "config.json", "tokenizer.json",
                                                              "generation_config.json")})
-        cls.m = Mount(cls.src, "cache=64M,chunk=64K")
-        cls.m.__enter__()
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.m.__exit__(None, None, None)
-        shutil.rmtree(cls.tmp)
+
 
     def test_listing_is_exactly_the_expected_tree(self):
         for model in ("llama-tiny", "tied", "fp8"):
@@ -567,31 +554,7 @@ class LayersView(unittest.TestCase):
             self.assertEqual(got, want, model)
 
     def test_byte_identical_all_read_modes(self):
-        rng = random.Random(12)
-        for path, ref_file in self.expected.items():
-            want = read_bytes(ref_file)
-            self.assertTrue(read_bytes(self.m.path(path)) == want, path)
-            if not want:
-                continue
-            fd = os.open(self.m.path(path), os.O_RDONLY)
-            for _ in range(50):
-                off = rng.randrange(len(want))
-                n = rng.randrange(1, 20000)
-                self.assertEqual(os.pread(fd, n, off), want[off:off + n], f"{path} at {off}+{n}")
-            os.close(fd)
-            with open(self.m.path(path), "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
-                self.assertTrue(mm[:] == want, path)
-        errors = []
-
-        def reader(seed):
-            for path, ref_file in sorted(self.expected.items(), key=lambda _: random.Random(seed).random()):
-                if read_bytes(self.m.path(path)) != read_bytes(ref_file):
-                    errors.append(path)
-
-        threads = [threading.Thread(target=reader, args=(i,)) for i in range(4)]
-        [t.start() for t in threads]
-        [t.join() for t in threads]
-        self.assertEqual(errors, [])
+        assert_served(self, self.m, self.expected, seed=12, max_len=20000, reads=50)
 
 
 REPACK = os.path.join(DATA, "gguf", "repack")
@@ -601,15 +564,12 @@ def cpu_has_avx512_bf16():
     return "avx512_bf16" in open("/proc/cpuinfo").read()
 
 
-class R4View(unittest.TestCase):
+class R4View(MountedViews):
     """r4/ against ik's own `llama-quantize --repack` outputs, every type in the table."""
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="weightfs-r4-")
-        cls.src = os.path.join(cls.tmp, "src")
+    def prepare(cls):
         os.makedirs(os.path.join(cls.src, "split"))
-        cls.expected = {}
         for name in sorted(os.listdir(REPACK)):
             if name.endswith("-r4.gguf") or "-pat-" in name or name.startswith("tiny-qwen3moe"):
                 continue
@@ -622,43 +582,14 @@ class R4View(unittest.TestCase):
                 shutil.copy(os.path.join(SPLIT, name), os.path.join(cls.src, "split"))
         cls.expected["r4/split/tiny-qwen3moe-Q4_K_M.gguf"] = os.path.join(SPLIT, "tiny-qwen3moe-Q4_K_M.r4.gguf")
         # chunk=64K puts chunk edges in the middle of row groups: every range must still be exact.
-        cls.m = Mount(cls.src, "cache=64M,chunk=64K")
-        cls.m.__enter__()
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.m.__exit__(None, None, None)
-        shutil.rmtree(cls.tmp)
 
-    def test_every_type_byte_identical_sequential_and_random(self):
-        rng = random.Random(21)
+
+    def test_every_type_byte_identical_all_read_modes(self):
         for path, ref_file in self.expected.items():
-            want = read_bytes(ref_file)
-            self.assertEqual(os.path.getsize(self.m.path(path)), len(want), path)
             r = subprocess.run(["cmp", self.m.path(path), ref_file], capture_output=True, text=True)
             self.assertEqual(r.returncode, 0, path + ": " + r.stdout)
-            fd = os.open(self.m.path(path), os.O_RDONLY)
-            for _ in range(100):
-                off = rng.randrange(len(want))
-                n = rng.randrange(1, 150000)
-                self.assertEqual(os.pread(fd, n, off), want[off:off + n], f"{path} at {off}+{n}")
-            os.close(fd)
-
-    def test_mmap_and_several_readers(self):
-        for path, ref_file in list(self.expected.items())[:6]:
-            with open(self.m.path(path), "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
-                self.assertTrue(mm[:] == read_bytes(ref_file), path)
-        errors = []
-
-        def reader(seed):
-            for path, ref_file in sorted(self.expected.items(), key=lambda _: random.Random(seed).random()):
-                if read_bytes(self.m.path(path)) != read_bytes(ref_file):
-                    errors.append(path)
-
-        threads = [threading.Thread(target=reader, args=(i,)) for i in range(4)]
-        [t.start() for t in threads]
-        [t.join() for t in threads]
-        self.assertEqual(errors, [])
+        assert_served(self, self.m, self.expected, seed=21, max_len=150000)
 
     def test_a_gguf_reader_checks_every_tensor(self):
         from gguf_check import check

@@ -1,0 +1,23 @@
+// Pieces whose output is a stream of 16-bit elements (BF16) produce whole elements; a byte range
+// that starts or ends inside one is produced through a small temporary.
+#pragma once
+
+#include <cstring>
+#include <vector>
+
+#include "weightfs/result.hpp"
+
+namespace wfs {
+
+// Calls produce_elements(first, count, uint16_t* dst) for the elements covering [offset, offset+len).
+template <class F>
+Status produce_u16(uint64_t offset, size_t len, uint8_t* dst, F&& produce_elements) {
+    const uint64_t first = offset / 2, last = (offset + len + 1) / 2;
+    if (offset % 2 == 0 && len % 2 == 0) return produce_elements(first, last - first, reinterpret_cast<uint16_t*>(dst));
+    std::vector<uint16_t> tmp(last - first);
+    WFS_TRY(produce_elements(first, last - first, tmp.data()));
+    std::memcpy(dst, reinterpret_cast<const uint8_t*>(tmp.data()) + offset % 2, len);
+    return {};
+}
+
+}  // namespace wfs
