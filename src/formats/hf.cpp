@@ -155,6 +155,30 @@ Result<std::string> read_architecture(const ByteReader& in) {
     return std::string();
 }
 
+Result<ModelConfig> read_model_config(const ByteReader& in) {
+    auto j = parse(in);
+    if (!j) return j.error();
+    if (!j->is_object()) return make_error(EINVAL, in.name() + ": not a JSON object");
+    ModelConfig c;
+    auto num = [&](const char* key, int64_t& out) {
+        if (j->contains(key) && (*j)[key].is_number_integer()) out = (*j)[key].get<int64_t>();
+    };
+    num("hidden_size", c.hidden_size);
+    num("intermediate_size", c.intermediate_size);
+    num("num_hidden_layers", c.num_hidden_layers);
+    num("num_attention_heads", c.num_attention_heads);
+    num("num_key_value_heads", c.num_key_value_heads);
+    num("vocab_size", c.vocab_size);
+    num("max_position_embeddings", c.max_position_embeddings);
+    num("head_dim", c.head_dim);
+    if (j->contains("tie_word_embeddings") && (*j)["tie_word_embeddings"].is_boolean())
+        c.tie_word_embeddings = (*j)["tie_word_embeddings"].get<bool>();
+    if (j->contains("architectures") && (*j)["architectures"].is_array() && !(*j)["architectures"].empty() &&
+        (*j)["architectures"][0].is_string())
+        c.architecture = (*j)["architectures"][0].get<std::string>();
+    return c;
+}
+
 Result<std::string> strip_quantization_config(const ByteReader& in, bool* had_it) {
     auto j = parse(in);
     if (!j) return j.error();

@@ -30,6 +30,15 @@ Result<std::string> strip_quantization_config(const ByteReader& in, bool* had_it
 // The architecture named in config.json (architectures[0]), or "" when absent.
 Result<std::string> read_architecture(const ByteReader& in);
 
+// The numbers of a decoder config.json that llama2.c needs (0 / false when absent).
+struct ModelConfig {
+    std::string architecture;
+    int64_t hidden_size = 0, intermediate_size = 0, num_hidden_layers = 0, num_attention_heads = 0,
+            num_key_value_heads = 0, vocab_size = 0, max_position_embeddings = 0, head_dim = 0;
+    bool tie_word_embeddings = false;
+};
+Result<ModelConfig> read_model_config(const ByteReader& in);
+
 // Python's json string encoding with ensure_ascii=True.
 std::string python_json_string(const std::string& utf8);
 

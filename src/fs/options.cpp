@@ -212,6 +212,7 @@ Serves the models under SOURCE through read-only views at MOUNTPOINT:
   r4/       GGUFs repacked to ik_llama.cpp's row-interleaved types (= llama-quantize --repack)
   bf16/     FP8 / MXFP4 checkpoints as BF16 (= DeepSeek's fp8_cast_bf16.py)
   layers/   checkpoints sliced per layer (AirLLM's splitted_model/; GGUF: one layer per shard)
+  llama2c/  Llama checkpoints as llama2.c version-2 (Q8_0) files (= export.py --version 2 --hf)
   .weightfs/status, .weightfs/models   live cache figures; what is shown and what was skipped
 
   -f                 stay in the foreground (log to stderr)

@@ -4,6 +4,7 @@
 #include "views/bf16.hpp"
 #include "views/concat.hpp"
 #include "views/layers.hpp"
+#include "views/llama2c.hpp"
 #include "views/r4.hpp"
 #include "weightfs/view.hpp"
 
@@ -24,6 +25,7 @@ std::vector<std::unique_ptr<View>> make_views() {
     v.push_back(std::make_unique<R4View>());
     v.push_back(std::make_unique<Bf16View>());
     v.push_back(std::make_unique<LayersView>());
+    v.push_back(std::make_unique<Llama2cView>());
     return v;
 }
 

@@ -147,7 +147,7 @@ class ConcatView(unittest.TestCase):
 
     def test_listing_and_exact_sizes(self):
         top = sorted(os.listdir(self.m.mnt))
-        self.assertEqual(top, [".weightfs", "bf16", "concat", "layers", "r4"])
+        self.assertEqual(top, [".weightfs", "bf16", "concat", "layers", "llama2c", "r4"])
         for path, ref in self.expected.items():
             self.assertEqual(os.stat(self.m.path(path)).st_size, os.path.getsize(ref), path)
         listing = sorted(os.listdir(self.m.path("concat")))
@@ -642,6 +642,90 @@ class R4Options(unittest.TestCase):
             os.close(fd)
             self.assertEqual(cm.exception.errno, errno.EIO)
             self.assertIn("tiny-llama-Q4_K_S.gguf: unexpected end of file", m.log_text())
+
+
+L2C = os.path.join(DATA, "llama2c")
+
+
+class Llama2cView(MountedViews):
+    """llama2c/ against the vector, and against llama2c_ref.py (written from the spec) on
+    checkpoints generated here: MHA/GQA, tied/untied, group sizes 64/32/16, BF16/F16/F32, FP8."""
+
+    @classmethod
+    def prepare(cls):
+        import dequant_ref
+        import llama2c_ref
+        from st_util import write as st_write
+        rng = random.Random(31)
+        shutil.copytree(os.path.join(L2C, "llama-gqa"), os.path.join(cls.src, "llama-gqa"))
+        cls.expected["llama2c/llama-gqa.bin"] = os.path.join(L2C, "llama-gqa.bin")
+        cls.configs = {"llama-gqa": (json.load(open(os.path.join(L2C, "llama-gqa", "config.json"))), 96)}
+
+        def enc(dtype, vals):
+            if dtype == "BF16":
+                return b"".join(struct.pack("<H", dequant_ref.bf16_bits(dequant_ref.f32(v))) for v in vals)
+            return struct.pack("<%d%s" % (len(vals), "e" if dtype == "F16" else "f"), *vals)
+
+        def model(name, D, H, L, NH, NKV, V, dtype, tied, zero_row=False, fp8_q=False):
+            cfg = {"architectures": ["LlamaForCausalLM"], "hidden_size": D, "intermediate_size": H, "num_hidden_layers": L,
+                   "num_attention_heads": NH, "num_key_value_heads": NKV, "vocab_size": V, "max_position_embeddings": 128,
+                   "tie_word_embeddings": tied}
+            KV = NKV * (D // NH)
+            t = {}
+
+            def add(n, shape, dt=dtype):
+                vals = [rng.uniform(-1, 1) for _ in range(shape[0] * (shape[1] if len(shape) > 1 else 1))]
+                t[n] = (dt, shape, enc(dt, vals))
+            add("model.embed_tokens.weight", [V, D])
+            if zero_row:  # an all-zero group: scale 0, values 0
+                dt, sh, blob = t["model.embed_tokens.weight"]
+                es = 2 if dt != "F32" else 4
+                t["model.embed_tokens.weight"] = (dt, sh, bytes(D * es) + blob[D * es:])
+            for l in range(L):
+                p = f"model.layers.{l}."
+                add(p + "input_layernorm.weight", [D], "F32")
+                add(p + "post_attention_layernorm.weight", [D], "F32")
+                for n, shape in (("self_attn.q_proj", [D, D]), ("self_attn.k_proj", [KV, D]), ("self_attn.v_proj", [KV, D]),
+                                 ("self_attn.o_proj", [D, D]), ("mlp.gate_proj", [H, D]), ("mlp.down_proj", [D, H]),
+                                 ("mlp.up_proj", [H, D])):
+                    add(p + n + ".weight", shape)
+            add("model.norm.weight", [D], "F32")
+            if not tied:
+                add("lm_head.weight", [V, D])
+            source = dict(t)
+            if fp8_q:  # q_proj of layer 0 as block FP8; the reference reads its dequantized BF16 form
+                rows, cols = D, D
+                w = bytes(rng.randrange(256) & 0xFE if rng.random() < 0.99 else 0 for _ in range(rows * cols))
+                w = bytes(b if (b & 0x7F) != 0x7F else 0x70 for b in w)
+                grid = [-(-rows // 128), -(-cols // 128)]
+                scales = [rng.uniform(1e-3, 1e-2) for _ in range(grid[0] * grid[1])]
+                source["model.layers.0.self_attn.q_proj.weight"] = ("F8_E4M3", [rows, cols], w)
+                source["model.layers.0.self_attn.q_proj.weight_scale_inv"] = ("F32", grid, struct.pack("<%df" % len(scales), *scales))
+                t["model.layers.0.self_attn.q_proj.weight"] = ("BF16", [rows, cols], dequant_ref.dequant_fp8(
+                    w, rows, cols, lambda r, c: dequant_ref.f32(scales[(r // 128) * grid[1] + c // 128])))
+            d = os.path.join(cls.src, name)
+            os.makedirs(d)
+            st_write(os.path.join(d, "model.safetensors"), source)
+            json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
+            ref = os.path.join(cls.tmp, name + ".expected.bin")
+            open(ref, "wb").write(llama2c_ref.export(t, cfg))
+            cls.expected[f"llama2c/{name}.bin"] = ref
+            cls.configs[name] = (cfg, H)
+
+        model("mha-tied-gs16", 48, 80, 2, 4, 4, 30, "BF16", True, zero_row=True)
+        model("gqa-untied-gs32-f16", 96, 160, 1, 6, 2, 50, "F16", False)
+        model("gqa-f32-fp8", 64, 64, 1, 4, 2, 20, "F32", False, fp8_q=True)
+
+    def test_byte_identical_all_read_modes(self):
+        assert_served(self, self.m, self.expected, seed=5, max_len=30000)
+
+    def test_header_and_sections_match_the_config(self):
+        import llama2c_ref
+        for name, (cfg, hidden) in self.configs.items():
+            h = llama2c_ref.check_layout(read_bytes(self.m.path(f"llama2c/{name}.bin")), cfg, hidden)
+            self.assertEqual(h["shared"], 1 if cfg.get("tie_word_embeddings") else 0, name)
+        self.assertEqual(llama2c_ref.check_layout(read_bytes(self.m.path("llama2c/mha-tied-gs16.bin")),
+                                                  *self.configs["mha-tied-gs16"])["group_size"], 16)
 
 
 def passthrough_built():
