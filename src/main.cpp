@@ -4,10 +4,16 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <cstring>
+
 #include "fs/daemon.hpp"
+#include "fs/report.hpp"
 #include "fs/options.hpp"
 
 int main(int argc, char** argv) {
+    // `weightfs status MNT` / `weightfs models MNT`: reports of a mounted weightfs.
+    if (argc == 3 && (std::strcmp(argv[1], "status") == 0 || std::strcmp(argv[1], "models") == 0))
+        return wfs::run_report(argv[1], argv[2]);
     auto opt = wfs::parse_options(argc, argv);
     if (!opt) {
         std::fprintf(stderr, "weightfs: %s\n", opt.error().message.c_str());

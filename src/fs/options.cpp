@@ -206,6 +206,8 @@ Result<Options> parse_options(int argc, char** argv) {
 
 std::string usage_text() {
     return R"(usage: weightfs SOURCE MOUNTPOINT [-o OPTION[,OPTION...]] [-f] [-d] [-s]
+       weightfs status MOUNTPOINT     cache, pages, NUMA, hit rate, fill rate, preload, open files
+       weightfs models MOUNTPOINT     what each view shows, and what was skipped and why
 
 Serves the models under SOURCE through read-only views at MOUNTPOINT:
   concat/   split GGUF sets merged (= llama-gguf-split --merge), part sets joined, files as-is

@@ -963,6 +963,92 @@ def wait_gone(pid, timeout=20):
     raise AssertionError(f"daemon {pid} did not exit")
 
 
+WEIGHTFS_CP = os.path.join(os.path.dirname(WEIGHTFS), "weightfs-cp") if WEIGHTFS else ""
+
+
+class Tools(unittest.TestCase):
+    """weightfs-cp into a real hugetlbfs mount, `weightfs status|models`, and an unmount the way
+    systemd's idle timeout does it (umount), which must end the daemon and give back hugepages."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="weightfs-tools-")
+        self.src = os.path.join(self.tmp, "src")
+        os.mkdir(self.src)
+        for name in os.listdir(SPLIT):
+            if name.startswith("tiny-qwen3moe") and "-of-" in name:
+                shutil.copy(os.path.join(SPLIT, name), self.src)
+        self.pool = "/proc/sys/vm/nr_hugepages"
+        self.pool_before = int(read_bytes(self.pool))
+
+    def tearDown(self):
+        for d in ("huge",):
+            p = os.path.join(self.tmp, d)
+            if os.path.ismount(p):
+                subprocess.run(["umount", p], check=False)
+        with open(self.pool, "w") as f:
+            f.write(str(self.pool_before))
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_weightfs_cp_into_hugetlbfs(self):
+        huge = os.path.join(self.tmp, "huge")
+        os.mkdir(huge)
+        with open(self.pool, "w") as f:
+            f.write(str(self.pool_before + 4))
+        subprocess.run(["mount", "-t", "hugetlbfs", "-o", "pagesize=2M", "none", huge], check=True)
+        want = read_bytes(os.path.join(SPLIT, "tiny-qwen3moe-Q4_K_M.merged-mainline.gguf"))
+        with Mount(self.src, "cache=64M") as m:
+            view = m.path("concat/tiny-qwen3moe-Q4_K_M.gguf")
+            dst = os.path.join(huge, "model.gguf")
+            r = subprocess.run([WEIGHTFS_CP, "--verify", "--numa", "interleave", view, dst], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("checksum", r.stderr)
+            self.assertIn("(hugetlbfs:", r.stderr)
+            # hugetlbfs sizes are whole pages: a writable mapping extends the file to the page boundary.
+            page = 2 << 20
+            self.assertEqual(os.path.getsize(dst), (len(want) + page - 1) // page * page)
+            self.assertIn(f"{len(want)} bytes", r.stderr)
+            with open(dst, "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
+                self.assertTrue(mm[:len(want)] == want)
+                self.assertEqual(mm[len(want):], bytes(len(mm) - len(want)))
+            self.assertGreater(meminfo("HugePages_Total") - meminfo("HugePages_Free"), 0)
+            r = subprocess.run([WEIGHTFS_CP, view, dst], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 3, r.stderr)
+            self.assertIn("refusing to overwrite", r.stderr)
+            plain = os.path.join(self.tmp, "plain.gguf")
+            r = subprocess.run([WEIGHTFS_CP, "--quiet", view, plain], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(read_bytes(plain), want)
+        r = subprocess.run([WEIGHTFS_CP, os.path.join(self.tmp, "missing"), os.path.join(self.tmp, "x")], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertEqual(subprocess.run([WEIGHTFS_CP, "only-one"], capture_output=True).returncode, 1)
+        os.unlink(dst)
+
+    def test_status_and_models_reports(self):
+        with Mount(self.src, "cache=64M,preload=concat/*") as m:
+            read_bytes(m.path("concat/tiny-qwen3moe-Q4_K_M.gguf"))
+            r = subprocess.run([WEIGHTFS, "status", m.mnt], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            for text in ("cache ", "pages ", "numa ", "hit rate ", "fill ", "preload ", "[#", "100%"):
+                self.assertIn(text, r.stdout)
+            r = subprocess.run([WEIGHTFS, "models", m.mnt], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("concat/  1 file(s)", r.stdout)
+            self.assertIn("concat/tiny-qwen3moe-Q4_K_M.gguf  (GGUF merged from 4 shards)", r.stdout)
+            self.assertIn("skipped  0", r.stdout)
+        r = subprocess.run([WEIGHTFS, "status", self.tmp], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("is not a weightfs mount", r.stderr)
+
+    def test_umount_as_on_idle_timeout_ends_the_daemon_and_gives_back_hugepages(self):
+        m = Mount(self.src, "cache=64M,hugepages=require,reserve_hugepages=32")
+        with m:
+            self.assertEqual(int(read_bytes(self.pool)), self.pool_before + 32)
+            subprocess.run(["umount", m.mnt], check=True)
+            self.assertEqual(m.proc.wait(timeout=20), 0)
+            self.assertIsNone(mounted(m.mnt))
+            self.assertEqual(int(read_bytes(self.pool)), self.pool_before)
+
+
 class MountHelper(unittest.TestCase):
     """mount -t fuse.weightfs and fstab lines, as mount(8) → mount.fuse3 → weightfs runs them.
     mount(8) clears PATH, so the helper finds `weightfs` on /bin/sh's default PATH: inside a
