@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Load a Hugging Face checkpoint through the mount with transformers (concat/ serves it as-is,
-from the hugepage cache): python3 examples/transformers-concat.py /mnt/w/concat/hf/Llama-3-8B"""
+"""Load a checkpoint through the mount with transformers: concat/ serves it as-is from the
+hugepage cache, bf16/ serves an FP8 checkpoint as BF16 (no quantization_config left):
+    python3 examples/transformers-load.py /mnt/w/bf16/DeepSeek-V3"""
 import sys
 
 try:
