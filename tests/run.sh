@@ -1,7 +1,8 @@
 #!/bin/bash
 # The whole test suite: installs what it needs, builds, and runs every tier with meson —
 # unit (GoogleTest), integration (real FUSE mounts), clients (real llama.cpp/transformers in a
-# Debian testing root). Ends with one line "N passed, N failed".
+# Debian testing root, weightfs rebuilt there against libfuse 3.18), packaging (the .deb) — then
+# unit and integration again under ASan+UBSan. Ends with one line "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ "$(id -u)" = 0 ] || { echo "tests/run.sh: the tests mount filesystems and reserve hugepages: run as root" >&2; exit 1; }
@@ -12,16 +13,25 @@ ninja -C "$build" -j2
 set +e
 meson test -C "$build" --print-errorlogs --num-processes 1 "$@"
 rc=$?
+# The unit and mount tiers again under AddressSanitizer + UndefinedBehaviorSanitizer: any leak,
+# overflow or undefined behaviour fails the run.
+asan=build-asan
+[ -f "$asan/build.ninja" ] || meson setup "$asan" --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+ninja -C "$asan" -j2 src/weightfs src/weightfs-cp tests/unit_tests >/dev/null
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    meson test -C "$asan" --print-errorlogs --num-processes 1 --suite unit --suite integration --no-rebuild
+rc_asan=$?
 set -e
-/usr/bin/python3 - "$build/meson-logs/testlog.json" <<'PY'
+/usr/bin/python3 - "$build/meson-logs/testlog.json" "$asan/meson-logs/testlog.json" <<'PY'
 import json, sys
 passed = failed = 0
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    if r["result"] in ("OK", "EXPECTEDFAIL"):
-        passed += 1
-    else:
-        failed += 1
+for log in sys.argv[1:]:
+    for line in open(log):
+        r = json.loads(line)
+        if r["result"] in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        else:
+            failed += 1
 print(f"{passed} passed, {failed} failed")
 PY
-exit $rc
+[ $rc -eq 0 ] && [ $rc_asan -eq 0 ]

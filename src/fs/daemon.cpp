@@ -145,8 +145,9 @@ int run_daemon(const Options& opt) {
     for (auto& a : args) argv.push_back(a.data());
     fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
 
-    AdapterState adapter{engine->get(), {opt.direct_io, getuid(), getgid()}, false, {}, {}};
+    AdapterState adapter{engine->get(), {opt.direct_io, getuid(), getgid()}, false, {}, {}, {}, {}};
     fuse_session* se = fuse_session_new(&fargs, &fuse_ops(), sizeof(fuse_lowlevel_ops), &adapter);
+    fuse_opt_free_args(&fargs);  // libfuse may have grown the argument list
     if (!se) {
         std::fprintf(stderr, "weightfs: invalid mount options: %s\n", mo.c_str());
         return kExitUsage;
@@ -218,6 +219,7 @@ int run_daemon(const Options& opt) {
     fuse_session_unmount(se);
     fuse_remove_signal_handlers(se);
     fuse_session_destroy(se);
+    release_open_handles(adapter);
     engine->reset();  // frees the arena and gives back reserved hugepages
     spdlog::info("unmounted {}; exiting", real_mnt);
     return rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? kExitOk : kExitMount;

@@ -185,7 +185,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         }
         fi->fh = reinterpret_cast<uint64_t>(h.get());
         if (fuse_reply_open(req, fi) == 0) {
-            h.release();
+            std::lock_guard lock(s.handles_mu);
+            s.handles.insert(h.release());
         } else if (h->file) {
             s.engine->close(*h->file);  // the opener was interrupted; no release will come
         }
@@ -211,6 +212,10 @@ void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     guarded(req, "release", [&] {
         std::unique_ptr<Handle> h(reinterpret_cast<Handle*>(fi->fh));
         AdapterState& s = state(req);
+        {
+            std::lock_guard lock(s.handles_mu);
+            s.handles.erase(h.get());
+        }
 #ifdef WEIGHTFS_HAVE_PASSTHROUGH
         if (h->backing_id) {
             std::lock_guard lock(s.backing_mu);
@@ -326,6 +331,15 @@ fuse_lowlevel_ops make_ops() {
 }
 
 }  // namespace
+
+void release_open_handles(AdapterState& state) {
+    std::lock_guard lock(state.handles_mu);
+    for (void* p : state.handles) {
+        std::unique_ptr<Handle> h(static_cast<Handle*>(p));
+        if (h->file) state.engine->close(*h->file);
+    }
+    state.handles.clear();
+}
 
 const fuse_lowlevel_ops& fuse_ops() {
     static const fuse_lowlevel_ops ops = make_ops();

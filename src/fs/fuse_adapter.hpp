@@ -7,6 +7,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "weightfs/engine.hpp"
 
@@ -24,7 +25,12 @@ struct AdapterState {
     bool passthrough = false;  // negotiated with the kernel in init
     std::mutex backing_mu;     // guards backing (leaf lock)
     std::map<uint64_t, std::pair<int, unsigned>> backing;  // ino → (backing id, opens): one id per node
+    std::mutex handles_mu;     // guards handles (leaf lock)
+    std::set<void*> handles;   // open file handles, freed at shutdown if the kernel never released them
 };
+
+// Frees the handles of files still open when the session ended (no RELEASE comes after that).
+void release_open_handles(AdapterState& state);
 
 const fuse_lowlevel_ops& fuse_ops();
 
