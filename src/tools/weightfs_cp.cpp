@@ -151,7 +151,8 @@ int main(int argc, char** argv) {
     }
     for (auto& t : ts) t.join();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (bar) std::fprintf(stderr, "\r%80s\r", "");
+    if (bar && !error)
+        std::fprintf(stderr, "\r[%s] 100%% %s\n", std::string(40, '#').c_str(), a.dst.c_str());
     if (error) {
         munmap(dst, mapped);
         return fail(4, a.src + ": read failed: " + std::strerror(error));

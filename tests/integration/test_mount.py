@@ -1014,6 +1014,12 @@ class Tools(unittest.TestCase):
             r = subprocess.run([WEIGHTFS_CP, view, dst], capture_output=True, text=True)
             self.assertEqual(r.returncode, 3, r.stderr)
             self.assertIn("refusing to overwrite", r.stderr)
+            # On a terminal (a pty from script(1)) it draws a progress bar; piped, it does not.
+            tty_dst = os.path.join(self.tmp, "tty.gguf")
+            r = subprocess.run(["script", "-qec", f"{WEIGHTFS_CP} {view} {tty_dst}", "/dev/null"], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("[" + "#" * 40 + "] 100%", r.stdout)
+            self.assertNotIn("#####", subprocess.run([WEIGHTFS_CP, view, tty_dst + ".2"], capture_output=True, text=True).stderr)
             plain = os.path.join(self.tmp, "plain.gguf")
             r = subprocess.run([WEIGHTFS_CP, "--quiet", view, plain], capture_output=True, text=True)
             self.assertEqual(r.returncode, 0, r.stderr)
