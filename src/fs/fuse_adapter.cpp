@@ -183,12 +183,20 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
             h->text = control_text(s, *n);  // a consistent snapshot per open
             fi->direct_io = 1;
         }
-        fi->fh = reinterpret_cast<uint64_t>(h.get());
-        if (fuse_reply_open(req, fi) == 0) {
+        // Registered before the reply: once the reply is out, RELEASE may arrive on another thread.
+        Handle* raw = h.release();
+        fi->fh = reinterpret_cast<uint64_t>(raw);
+        {
             std::lock_guard lock(s.handles_mu);
-            s.handles.insert(h.release());
-        } else if (h->file) {
-            s.engine->close(*h->file);  // the opener was interrupted; no release will come
+            s.handles.insert(raw);
+        }
+        if (fuse_reply_open(req, fi) != 0) {  // the opener was interrupted: no release will come
+            {
+                std::lock_guard lock(s.handles_mu);
+                s.handles.erase(raw);
+            }
+            std::unique_ptr<Handle> back(raw);
+            if (back->file) s.engine->close(*back->file);
         }
     });
 }

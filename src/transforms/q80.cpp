@@ -1,5 +1,6 @@
 #include "transforms/q80.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 

@@ -1,5 +1,6 @@
 #include "views/llama2c.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 

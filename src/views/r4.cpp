@@ -1,5 +1,6 @@
 #include "views/r4.hpp"
 
+#include <algorithm>
 #include <regex>
 
 #include "formats/ggml_types.hpp"

@@ -110,8 +110,9 @@ def main():
         os.makedirs(os.path.dirname(os.path.join(build, f)), exist_ok=True)
         shutil.copy2(os.path.join(REPO, f), os.path.join(build, f))
     try:
-        rc = in_root("bash", "-c", "cd /tmp/wfs-build && meson setup b --buildtype=debugoptimized >/dev/null && "
-                     "ninja -C b -j2 >/dev/null && pkg-config --modversion fuse3 && b/tests/unit_tests --gtest_brief=1 && "
+        rc = in_root("bash", "-c", "cd /tmp/wfs-build && "
+                     "{ meson setup b --buildtype=debugoptimized && ninja -C b -j2; } >build.log 2>&1 || { tail -40 build.log; exit 1; }; "
+                     "pkg-config --modversion fuse3 && b/tests/unit_tests --gtest_brief=1 && "
                      "WEIGHTFS=/tmp/wfs-build/b/src/weightfs WEIGHTFS_TEST_DATA=/tmp/wfs-build/tests/data WEIGHTFS_TEST_SCRATCH_ROOT=1 "
                      "python3 tests/integration/test_mount.py 2>&1 | tail -4; exit ${PIPESTATUS[0]}")
         step("weightfs builds in the root against libfuse 3.18 and passes its unit and mount tests there", rc == 0)

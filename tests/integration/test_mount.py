@@ -920,6 +920,22 @@ class Daemon(unittest.TestCase):
             self.assertIsNone(mounted(m.mnt))
             self.assertIn("exiting", m.log_text())
 
+    def test_open_close_storm_then_unmount_exits_cleanly(self):
+        # Regression: a RELEASE racing the open that registered its handle made the daemon free a
+        # handle twice at unmount (SIGSEGV). Thousands of concurrent open/close, then unmount.
+        m = Mount(self.src, "cache=64M")
+        with m:
+            path = m.path("concat/tiny-llama-Q4_K_S.merged.gguf")
+
+            def storm():
+                for _ in range(2000):
+                    os.close(os.open(path, os.O_RDONLY))
+
+            threads = [threading.Thread(target=storm) for _ in range(4)]
+            [t.start() for t in threads]
+            [t.join() for t in threads]
+            self.assertEqual(m.stop(), 0)
+
     def test_reserved_hugepages_are_used_and_given_back(self):
         pool = "/proc/sys/vm/nr_hugepages"
         before = int(read_bytes(pool))
