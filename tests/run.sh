@@ -2,7 +2,8 @@
 # The whole test suite: installs what it needs, builds, and runs every tier with meson —
 # unit (GoogleTest), integration (real FUSE mounts), clients (real llama.cpp/transformers in a
 # Debian testing root, weightfs rebuilt there against libfuse 3.18), packaging (the .deb) — then
-# unit and integration again under ASan+UBSan. Ends with one line "N passed, N failed".
+# unit and integration again under ASan+UBSan, and the parsers fuzzed (libFuzzer) for a bounded
+# time. Ends with one line "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ "$(id -u)" = 0 ] || { echo "tests/run.sh: the tests mount filesystems and reserve hugepages: run as root" >&2; exit 1; }
@@ -21,8 +22,14 @@ ninja -C "$asan" -j2 src/weightfs src/weightfs-cp tests/unit_tests >/dev/null
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     meson test -C "$asan" --print-errorlogs --num-processes 1 --suite unit --suite integration --no-rebuild
 rc_asan=$?
+# The parsers fuzzed for a bounded time (libFuzzer, clang, with ASan+UBSan).
+fuzz=build-fuzz
+[ -f "$fuzz/build.ninja" ] || CXX=clang++ meson setup "$fuzz" --buildtype=debugoptimized -Dtests=false -Dfuzz=true -Db_lundef=false >/dev/null
+ninja -C "$fuzz" -j2 tests/fuzz/gguf_fuzz tests/fuzz/safetensors_fuzz tests/fuzz/hf_fuzz tests/fuzz/names_fuzz >/dev/null
+meson test -C "$fuzz" --print-errorlogs --num-processes 1 --suite fuzz --no-rebuild
+rc_fuzz=$?
 set -e
-/usr/bin/python3 - "$build/meson-logs/testlog.json" "$asan/meson-logs/testlog.json" <<'PY'
+/usr/bin/python3 - "$build/meson-logs/testlog.json" "$asan/meson-logs/testlog.json" "$fuzz/meson-logs/testlog.json" <<'PY'
 import json, sys
 passed = failed = 0
 for log in sys.argv[1:]:
@@ -34,4 +41,4 @@ for log in sys.argv[1:]:
             failed += 1
 print(f"{passed} passed, {failed} failed")
 PY
-[ $rc -eq 0 ] && [ $rc_asan -eq 0 ]
+[ $rc -eq 0 ] && [ $rc_asan -eq 0 ] && [ $rc_fuzz -eq 0 ]

@@ -20,6 +20,8 @@ Result<ordered> parse(const ByteReader& in) {
         return ordered::parse(text);
     } catch (const nlohmann::json::parse_error& e) {
         return make_error(EINVAL, in.name() + ": offset " + std::to_string(e.byte) + ": not valid JSON: " + e.what(), e.byte);
+    } catch (const nlohmann::json::exception& e) {  // e.g. a number out of range
+        return make_error(EINVAL, in.name() + ": not usable JSON: " + e.what());
     }
 }
 

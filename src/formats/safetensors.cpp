@@ -70,6 +70,8 @@ Result<Header> read_header(const ByteReader& in) {
         j = nlohmann::json::parse(text, nullptr, true, false);
     } catch (const nlohmann::json::parse_error& e) {
         return fail(std::string("header is not valid JSON: ") + e.what(), 8 + std::min<uint64_t>(e.byte, h.header_len));
+    } catch (const nlohmann::json::exception& e) {  // e.g. a number out of range
+        return fail(std::string("header is not usable JSON: ") + e.what(), 8);
     }
     if (!j.is_object()) return fail("header is not a JSON object", 8);
     std::unordered_set<std::string> names;

@@ -1,0 +1,15 @@
+// libFuzzer: model.safetensors.index.json and config.json readers/writers.
+#include <cstddef>
+#include <cstdint>
+
+#include "formats/hf.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    wfs::MemoryByteReader in(data, size, "fuzz.json");
+    if (auto idx = wfs::hf::read_index(in)) (void)wfs::hf::write_index(idx->weight_map);
+    bool had = false;
+    (void)wfs::hf::strip_quantization_config(in, &had);
+    (void)wfs::hf::read_model_config(in);
+    (void)wfs::hf::python_json_string(std::string(reinterpret_cast<const char*>(data), size));
+    return 0;
+}
