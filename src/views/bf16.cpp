@@ -155,6 +155,20 @@ Result<Bf16Model> bf16_model(const HfModel& m) {
     return out;
 }
 
+std::vector<TensorBytes> checkpoint_tensors(const HfModel& m, const Bf16Model& model) {
+    std::vector<TensorBytes> out;
+    for (const auto& shard : m.shards) {
+        if (!model.shards.empty()) {
+            const auto& converted = model.shards.at(shard.name);
+            out.insert(out.end(), converted.begin(), converted.end());
+            continue;
+        }
+        for (const auto& t : shard.header->tensors)
+            out.push_back({t.name, t.dtype, t.shape, t.bytes(), shard.file, shard.header->data_offset + t.begin, nullptr});
+    }
+    return out;
+}
+
 Result<VirtualFilePtr> bf16_side_file(const HfModel& m, const Bf16Model& model, const PlainFile& f, const std::string& view) {
     auto text_file = [&](const std::string& text) {
         ExtentListBuilder b;

@@ -31,6 +31,10 @@ struct Bf16Model {
 // Computes it; an error names the file, offset and reason (used by layers/ for FP8 sources too).
 Result<Bf16Model> bf16_model(const HfModel& model);
 
+// Every tensor of the checkpoint in shard order, as the views that re-slice it (layers/, llama2c/)
+// read it: from `model` when the checkpoint is quantized, else straight from the shards.
+std::vector<TensorBytes> checkpoint_tensors(const HfModel& m, const Bf16Model& model);
+
 // A non-shard file of the model as bf16/ shows it: the index rewritten, config.json without
 // quantization_config, anything else as-is.
 Result<VirtualFilePtr> bf16_side_file(const HfModel& m, const Bf16Model& model, const PlainFile& f, const std::string& view);

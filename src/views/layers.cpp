@@ -128,22 +128,15 @@ void LayersView::build(ViewContext& ctx) const {
         }
         std::vector<std::string> names;
         std::unordered_map<std::string, TensorBytes> tensors;
+        for (auto& t : checkpoint_tensors(m, *bf16)) {
+            names.push_back(t.name);
+            tensors[t.name] = std::move(t);
+        }
         std::vector<std::string> sources;
         int64_t mtime = 0;
         for (const auto& shard : m.shards) {
             sources.push_back(shard.file->rel());
             mtime = std::max(mtime, shard.file->mtime_sec());
-            if (!bf16->shards.empty()) {
-                for (const auto& t : bf16->shards.at(shard.name)) {
-                    names.push_back(t.name);
-                    tensors[t.name] = t;
-                }
-                continue;
-            }
-            for (const auto& t : shard.header->tensors) {
-                names.push_back(t.name);
-                tensors[t.name] = {t.name, t.dtype, t.shape, t.bytes(), shard.file, shard.header->data_offset + t.begin, nullptr};
-            }
         }
         std::string arch;
         if (m.config) {

@@ -44,16 +44,9 @@ void Llama2cView::build(ViewContext& ctx) const {
             continue;
         }
         std::unordered_map<std::string, TensorBytes> tensors;
+        for (auto& t : checkpoint_tensors(m, *bf16)) tensors[t.name] = std::move(t);
         int64_t mtime = 0;
-        for (const auto& shard : m.shards) {
-            mtime = std::max(mtime, shard.file->mtime_sec());
-            if (!bf16->shards.empty()) {
-                for (const auto& t : bf16->shards.at(shard.name)) tensors[t.name] = t;
-                continue;
-            }
-            for (const auto& t : shard.header->tensors)
-                tensors[t.name] = {t.name, t.dtype, t.shape, t.bytes(), shard.file, shard.header->data_offset + t.begin, nullptr};
-        }
+        for (const auto& shard : m.shards) mtime = std::max(mtime, shard.file->mtime_sec());
         const int64_t D = cfg->hidden_size, L = cfg->num_hidden_layers, NH = cfg->num_attention_heads,
                       NKV = cfg->num_key_value_heads ? cfg->num_key_value_heads : cfg->num_attention_heads, V = cfg->vocab_size;
         if (D <= 0 || L <= 0 || NH <= 0 || V <= 0 || D % NH != 0 || (cfg->head_dim && cfg->head_dim != D / NH)) {
