@@ -18,7 +18,7 @@ rc=$?
 # overflow or undefined behaviour fails the run.
 asan=build-asan
 [ -f "$asan/build.ninja" ] || meson setup "$asan" --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
-ninja -C "$asan" -j2 src/weightfs src/weightfs-cp tests/unit_tests >/dev/null
+ninja -C "$asan" -j2 src/weightfs src/weightfs-cp tests/unit_tests tests/faultfs >/dev/null
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     meson test -C "$asan" --print-errorlogs --num-processes 1 --suite unit --suite integration --no-rebuild
 rc_asan=$?

@@ -48,9 +48,11 @@ struct OpenFile {
     std::string served = "lazy";             // how this open is served, for status
 };
 
-// The pinned chunks behind one read reply: iov points into the cache until this is destroyed.
+// The pinned chunks behind one read reply: iov points into the cache until this is destroyed,
+// or into `owned` for a part produced outside the cache (see Engine::read).
 struct ReadReply {
     std::vector<ChunkCache::Pin> pins;
+    std::vector<std::unique_ptr<uint8_t[]>> owned;
     std::vector<iovec> iov;
 };
 

@@ -1,8 +1,12 @@
 // SourceFile: one regular file under SOURCE, opened once, read with exact-length preads.
 // A read that comes back short is an error (EIO), never zero padding: a FUSE reply padded
-// with zeros would be wrong bytes.
+// with zeros would be wrong bytes. Every read also checks that the file is still the one that
+// was scanned (same inode at the same path, same size and mtime): views were built from its
+// header, so bytes of a truncated, rewritten, replaced or deleted source would be a mix of two
+// files. Once changed, the file is stale for good and every read is EIO until a remount.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -26,15 +30,23 @@ public:
     const std::string& rel() const { return rel_; }
     uint64_t size() const { return size_; }
     uint32_t mode() const { return mode_; }
-    int64_t mtime_sec() const { return mtime_; }
+    int64_t mtime_sec() const { return mtime_ns_ / 1000000000; }
+    bool stale() const { return stale_.load(std::memory_order_relaxed); }
 
 private:
     SourceFile() = default;
+    // Empty when the file is as scanned; else why not (and the file turns stale).
+    std::string changed() const;
+    Status stale_error() const;
+
     int fd_ = -1;
     std::string path_, rel_;
     uint64_t size_ = 0;
     uint32_t mode_ = 0;
-    int64_t mtime_ = 0;
+    int64_t mtime_ns_ = 0;
+    uint64_t dev_ = 0, ino_ = 0;
+    mutable std::atomic<bool> stale_{false};
+    mutable std::string stale_reason_;  // written once, before stale_ is set
 };
 
 using SourceFilePtr = std::shared_ptr<const SourceFile>;

@@ -9,8 +9,10 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <unordered_set>
 
 #include "formats/gguf.hpp"
+#include "formats/hf.hpp"
 #include "formats/safetensors.hpp"
 #include "transforms/part_names.hpp"
 
@@ -194,7 +196,33 @@ private:
             }
             m.shards.push_back({name, p.file, std::make_shared<const st::Header>(std::move(h).value())});
         }
+        if (m.usable && m.index) check_index(m);
         if (!m.shards.empty() || !m.usable) cat_.hf_models.push_back(std::move(m));
+    }
+
+    // The index is what loaders follow: every entry must name a shard of this directory that
+    // holds the tensor. A lying index (a missing shard, a path out of the directory, a tensor
+    // that is not there) makes the checkpoint unusable, as it would be for transformers.
+    void check_index(HfModel& m) {
+        auto refuse = [&](uint64_t offset, const std::string& why) {
+            cat_.problems.push_back({"catalog", join_rel(m.rel_dir, "model.safetensors.index.json"), offset, why});
+            m.usable = false;
+        };
+        auto idx = hf::read_index(FileByteReader(*m.index));
+        if (!idx) return refuse(idx.error().offset, idx.error().message);
+        std::unordered_set<std::string> shards, held;  // shard names; "shard\0tensor" pairs
+        for (const auto& s : m.shards) {
+            shards.insert(s.name);
+            for (const auto& t : s.header->tensors) held.insert(s.name + '\0' + t.name);
+        }
+        for (const auto& [tensor, file] : idx->weight_map) {
+            if (!shards.count(file))
+                return refuse(0, m.index->rel() + ": weight_map['" + tensor + "'] names '" + file +
+                                     "', which is not a safetensors file of this directory");
+            if (!held.count(file + '\0' + tensor))
+                return refuse(0, m.index->rel() + ": weight_map['" + tensor + "'] says " + file +
+                                     ", but that file has no such tensor");
+        }
     }
 
     Catalog& cat_;

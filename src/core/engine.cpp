@@ -158,15 +158,26 @@ Result<ReadReply> Engine::read(OpenFile& f, uint64_t offset, size_t len) {
     if (sequential && config_.prefetch > 0) prefetch_after(f, last);
 
     for (uint64_t c = first; c <= last; ++c) {
-        auto pin = cache_->get(file, c);
-        if (!pin) {
-            stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
-            log_read_error(tree_.path_of(f.ino), pin.error());
-            return Error{EIO, pin.error().message, pin.error().offset};
-        }
         uint64_t cstart = c * chunk;
         uint64_t from = std::max(offset, cstart) - cstart;
-        uint64_t to = std::min<uint64_t>(offset + len, cstart + pin->size()) - cstart;
+        uint64_t to = std::min<uint64_t>({offset + len, cstart + chunk, file.size()}) - cstart;
+        auto pin = cache_->get(file, c);
+        if (!pin) {
+            // The chunk could not be filled (a source I/O error, say). Produce just the bytes asked
+            // for, so an unreadable sector costs the reader the requests that touch it, not the
+            // whole chunk around it.
+            auto own = std::make_unique<uint8_t[]>(to - from);
+            Status narrow = file.produce(cstart + from, static_cast<size_t>(to - from), own.get());
+            if (!narrow) {
+                stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
+                log_read_error(tree_.path_of(f.ino), narrow.error());
+                return Error{EIO, narrow.error().message, narrow.error().offset};
+            }
+            stats_.narrow_reads.fetch_add(1, std::memory_order_relaxed);
+            reply.iov.push_back(iovec{own.get(), static_cast<size_t>(to - from)});
+            reply.owned.push_back(std::move(own));
+            continue;
+        }
         reply.iov.push_back(iovec{const_cast<uint8_t*>(pin->data()) + from, static_cast<size_t>(to - from)});
         reply.pins.push_back(std::move(pin).value());
     }
@@ -247,7 +258,7 @@ std::string Engine::status_text() {
     o << "fills: " << stats_.fills << "\nfill_bytes: " << stats_.fill_bytes << "\n";
     std::snprintf(buf, sizeof buf, "%.2f", fill_s > 0 ? static_cast<double>(stats_.fill_bytes) / fill_s / 1e9 : 0.0);
     o << "fill_GBps: " << buf << "\n";
-    o << "fill_errors: " << stats_.fill_errors << "\nevictions: " << stats_.evictions << "\n";
+    o << "fill_errors: " << stats_.fill_errors << "\nnarrow_reads: " << stats_.narrow_reads << "\nevictions: " << stats_.evictions << "\n";
     o << "prefetches: " << stats_.prefetches << "\n";
     o << "read_requests: " << stats_.read_requests << "\nread_bytes: " << stats_.read_bytes << "\n";
     std::snprintf(buf, sizeof buf, "%.2f", secs > 0 ? static_cast<double>(stats_.read_bytes) / secs / 1e9 : 0.0);

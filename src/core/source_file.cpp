@@ -5,8 +5,16 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <mutex>
 
 namespace wfs {
+
+namespace {
+int64_t mtime_ns(const struct stat& st) {
+    return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+std::mutex stale_mu;  // serialises the one-time write of a stale reason
+}  // namespace
 
 Result<std::shared_ptr<SourceFile>> SourceFile::open(const std::string& path, const std::string& rel) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -23,7 +31,9 @@ Result<std::shared_ptr<SourceFile>> SourceFile::open(const std::string& path, co
     f->rel_ = rel;
     f->size_ = static_cast<uint64_t>(st.st_size);
     f->mode_ = st.st_mode;
-    f->mtime_ = st.st_mtim.tv_sec;
+    f->mtime_ns_ = mtime_ns(st);
+    f->dev_ = st.st_dev;
+    f->ino_ = st.st_ino;
     // Sources are read mostly in long sequential runs (chunks); tell the kernel.
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     return f;
@@ -33,7 +43,26 @@ SourceFile::~SourceFile() {
     if (fd_ >= 0) ::close(fd_);
 }
 
+std::string SourceFile::changed() const {
+    // By path, not by descriptor: a file replaced (renamed over) or deleted still reads fine
+    // through the descriptor, but it is no longer what SOURCE holds.
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) != 0)
+        return errno == ENOENT ? std::string("deleted") : std::string("cannot stat: ") + std::strerror(errno);
+    if (st.st_dev != dev_ || st.st_ino != ino_) return "replaced by another file";
+    if (static_cast<uint64_t>(st.st_size) != size_)
+        return "size changed from " + std::to_string(size_) + " to " + std::to_string(st.st_size);
+    if (mtime_ns(st) != mtime_ns_) return "modified (mtime changed)";
+    return {};
+}
+
+Status SourceFile::stale_error() const {
+    return make_error(EIO, rel_ + ": source changed since the mount scanned it (" + stale_reason_ +
+                               "); remount to serve the new content");
+}
+
 Status SourceFile::read_exact(uint64_t offset, size_t len, void* dst) const {
+    if (stale()) return stale_error();
     auto* out = static_cast<char*>(dst);
     size_t done = 0;
     while (done < len) {
@@ -43,12 +72,23 @@ Status SourceFile::read_exact(uint64_t offset, size_t len, void* dst) const {
             return make_error(EIO, rel_ + ": read error at offset " + std::to_string(offset + done) + ": " +
                                        std::strerror(errno), offset + done);
         }
-        if (n == 0)
-            return make_error(EIO, rel_ + ": unexpected end of file at offset " + std::to_string(offset + done) +
-                                       " (needed " + std::to_string(len - done) + " more bytes; was the file truncated?)",
-                              offset + done);
+        if (n == 0) break;  // short: the file shrank (checked below)
         done += static_cast<size_t>(n);
     }
+    // Checked after the read, so bytes read while the file changed are never used.
+    std::string why = changed();
+    if (!why.empty()) {
+        std::lock_guard lock(stale_mu);
+        if (!stale()) {
+            stale_reason_ = why;
+            stale_.store(true);
+        }
+        return stale_error();
+    }
+    if (done < len)
+        return make_error(EIO, rel_ + ": unexpected end of file at offset " + std::to_string(offset + done) +
+                                   " (needed " + std::to_string(len - done) + " more bytes)",
+                          offset + done);
     return {};
 }
 

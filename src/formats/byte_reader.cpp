@@ -19,13 +19,25 @@ Status Cursor::bytes(void* dst, size_t len, const char* what) {
     if (len > remaining())
         return error(std::string("truncated: ") + what + " needs " + std::to_string(len) + " bytes, " +
                      std::to_string(remaining()) + " left in file");
-    constexpr size_t kWindow = 1 << 20;
     auto* out = static_cast<uint8_t*>(dst);
     while (len > 0) {
         if (pos_ < buf_start_ || pos_ >= buf_start_ + buf_.size()) {
-            size_t n = static_cast<size_t>(std::min<uint64_t>(kWindow, in_.size() - pos_));
+            size_t n = static_cast<size_t>(std::min<uint64_t>(window_, in_.size() - pos_));
             buf_.resize(n);
-            WFS_TRY(in_.read(pos_, n, buf_.data()));
+            Status st = in_.read(pos_, n, buf_.data());
+            if (!st && n > len) {
+                // The window reached past what is needed into bytes that cannot be read (a bad
+                // sector in the tensor data, say): the header may still be fine. Read only what
+                // is needed from here on.
+                window_ = 4096;
+                n = len;
+                buf_.resize(n);
+                st = in_.read(pos_, n, buf_.data());
+            }
+            if (!st) {
+                buf_.clear();
+                return st;
+            }
             buf_start_ = pos_;
         }
         size_t at = static_cast<size_t>(pos_ - buf_start_);

@@ -66,6 +66,7 @@ private:
     uint64_t pos_ = 0;
     std::vector<uint8_t> buf_;
     uint64_t buf_start_ = 0;
+    size_t window_ = 1 << 20;  // read-ahead; shrinks after a read error
 };
 
 }  // namespace wfs

@@ -36,14 +36,23 @@ void append_string(std::vector<uint8_t>& out, std::string_view s) {
     append(out, s.data(), s.size());
 }
 
+// Bytes the header may still take: what is left of the file, within kMaxHeaderBytes.
+uint64_t header_left(const Cursor& c) {
+    return c.offset() >= kMaxHeaderBytes ? 0 : std::min(c.remaining(), kMaxHeaderBytes - c.offset());
+}
+
+const char* beyond(const Cursor& c) {
+    return c.remaining() > header_left(c) ? "the 64 MiB header limit" : "the bytes left in the file (truncated?)";
+}
+
 // Reads a length-prefixed string into `out` (its raw encoding when `raw` is set).
 Status read_string(Cursor& c, std::string* text, std::vector<uint8_t>* raw, const char* what) {
     uint64_t at = c.offset();
     uint64_t len = 0;
     WFS_TRY(c.pod(len, what));
-    if (len > kMaxStringLength || len > c.remaining())
+    if (len > kMaxStringLength || len > header_left(c))
         return c.error(std::string(what) + ": length " + std::to_string(len) + " exceeds " +
-                           (len > kMaxStringLength ? "the 1 GiB limit" : "the bytes left in the file (truncated?)"), at);
+                           (len > kMaxStringLength ? "the 1 GiB limit" : beyond(c)), at);
     if (raw) {
         size_t base = raw->size();
         append_pod(*raw, len);
@@ -75,9 +84,9 @@ Status read_value(Cursor& c, int32_t type, std::vector<uint8_t>& out, const std:
     if (elem == ARRAY) return c.error("key '" + key + "': nested arrays are not supported", at);
     // Every element takes at least 1 byte (strings at least 8): bound n by the bytes left.
     uint64_t min_elem = elem == STRING ? 8 : *esize;
-    if (n > kMaxArrayElements || n > c.remaining() / min_elem)
+    if (n > kMaxArrayElements || n > header_left(c) / min_elem)
         return c.error("key '" + key + "': array length " + std::to_string(n) + " exceeds " +
-                       (n > kMaxArrayElements ? "the 2^30 element limit" : "the bytes left in the file (truncated?)"), at);
+                       (n > kMaxArrayElements ? "the 2^30 element limit" : beyond(c)), at);
     append_pod(out, elem);
     append_pod(out, n);
     if (elem == STRING) {
@@ -143,15 +152,15 @@ Result<Header> read_header(const ByteReader& in) {
     WFS_TRY(c.pod(n_tensors, "tensor count"));
     WFS_TRY(c.pod(n_kv, "key/value count"));
     // A KV takes at least 8+1+4+1 bytes and a tensor info at least 8+1+4+4+8: bound counts by the file.
-    if (n_tensors < 0 || static_cast<uint64_t>(n_tensors) > c.remaining() / 25)
-        return c.error("tensor count " + std::to_string(n_tensors) + " is impossible for a file of " +
-                           std::to_string(in.size()) + " bytes", 8);
-    if (n_kv < 0 || static_cast<uint64_t>(n_kv) > c.remaining() / 14)
-        return c.error("key/value count " + std::to_string(n_kv) + " is impossible for a file of " +
-                           std::to_string(in.size()) + " bytes", 16);
+    if (n_tensors < 0 || static_cast<uint64_t>(n_tensors) > header_left(c) / 25)
+        return c.error("tensor count " + std::to_string(n_tensors) + " is impossible within " + beyond(c) +
+                           " (file of " + std::to_string(in.size()) + " bytes)", 8);
+    if (n_kv < 0 || static_cast<uint64_t>(n_kv) > header_left(c) / 14)
+        return c.error("key/value count " + std::to_string(n_kv) + " is impossible within " + beyond(c) +
+                           " (file of " + std::to_string(in.size()) + " bytes)", 16);
 
     std::unordered_set<std::string> keys;
-    h.kv.reserve(static_cast<size_t>(n_kv));
+    h.kv.reserve(static_cast<size_t>(std::min<int64_t>(n_kv, 4096)));  // counts are claims until read
     for (int64_t i = 0; i < n_kv; ++i) {
         KeyValue e;
         uint64_t at = c.offset();
@@ -172,7 +181,7 @@ Result<Header> read_header(const ByteReader& in) {
     }
 
     std::unordered_set<std::string> names;
-    h.tensors.reserve(static_cast<size_t>(n_tensors));
+    h.tensors.reserve(static_cast<size_t>(std::min<int64_t>(n_tensors, 4096)));
     for (int64_t i = 0; i < n_tensors; ++i) {
         TensorInfo t;
         uint64_t at = c.offset();
@@ -202,6 +211,7 @@ Result<Header> read_header(const ByteReader& in) {
                            "number of " + std::string(traits->name) + " blocks or its size overflows", type_at);
         t.nbytes = *nbytes;
         WFS_TRY(c.pod(t.offset, "tensor offset"));
+        if (c.offset() > kMaxHeaderBytes) return c.error("the header exceeds the 64 MiB limit", at);
         h.tensors.push_back(std::move(t));
     }
     h.info_end = c.offset();

@@ -31,6 +31,9 @@ inline constexpr uint32_t kDefaultAlignment = 32;
 inline constexpr size_t kMaxNameLength = 63;  // GGML_MAX_NAME - 1
 inline constexpr uint64_t kMaxStringLength = 1ull << 30;
 inline constexpr uint64_t kMaxArrayElements = 1ull << 30;
+// The whole header (KVs and tensor infos) is held in memory for the life of the mount: bound it.
+// The largest real ones (a 256k-token vocabulary with merges) are about 10 MiB.
+inline constexpr uint64_t kMaxHeaderBytes = 64ull << 20;
 
 struct KeyValue {
     std::string key;

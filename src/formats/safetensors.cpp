@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <unordered_set>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -65,25 +65,17 @@ Result<Header> read_header(const ByteReader& in) {
     std::string text(h.header_len, '\0');
     WFS_TRY(in.read(8, h.header_len, text.data()));
 
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(text, nullptr, true, false);
-    } catch (const nlohmann::json::parse_error& e) {
-        return fail(std::string("header is not valid JSON: ") + e.what(), 8 + std::min<uint64_t>(e.byte, h.header_len));
-    } catch (const nlohmann::json::exception& e) {  // e.g. a number out of range
-        return fail(std::string("header is not usable JSON: ") + e.what(), 8);
-    }
-    if (!j.is_object()) return fail("header is not a JSON object", 8);
-    std::unordered_set<std::string> names;
-    for (auto it = j.begin(); it != j.end(); ++it) {
-        const std::string& name = it.key();
-        const auto& v = it.value();
+    // Each top-level member is checked as soon as it is parsed and then dropped, so memory stays
+    // at one tensor's entry plus the results (a DOM of a lying 100 MB header would take ~1 GB).
+    std::string key;
+    std::optional<Error> problem;
+    auto member = [&](const std::string& name, const nlohmann::json& v) -> Status {
         if (name == "__metadata__") {
             if (!v.is_object()) return fail("__metadata__ is not an object", 8);
             for (auto m = v.begin(); m != v.end(); ++m)
                 if (!m.value().is_string()) return fail("__metadata__ value for '" + m.key() + "' is not a string", 8);
             h.has_metadata = true;
-            continue;
+            return {};
         }
         auto bad = [&](const std::string& what) { return fail("tensor '" + name + "': " + what, 8); };
         if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
@@ -112,8 +104,43 @@ Result<Header> read_header(const ByteReader& in) {
         if (static_cast<uint64_t>(bits / 8) != t.end - t.begin)
             return bad("shape × dtype is " + std::to_string(static_cast<uint64_t>(bits / 8)) + " bytes but data_offsets span " +
                        std::to_string(t.end - t.begin));
-        if (!names.insert(name).second) return bad("appears twice");
         h.tensors.push_back(std::move(t));
+        return {};
+    };
+    using Event = nlohmann::json::parse_event_t;
+    auto on_event = [&](int depth, Event ev, nlohmann::json& parsed) -> bool {
+        if (problem) return false;
+        if (depth == 0 && ev == Event::array_start) problem = fail("header is not a JSON object", 8);
+        if (depth != 1) return true;
+        if (ev == Event::key) {
+            key = parsed.get<std::string>();
+            return true;
+        }
+        if (ev == Event::object_end || ev == Event::array_end || ev == Event::value) {
+            Status st = member(key, parsed);
+            if (!st) problem = st.error();
+            return false;  // dropped from the DOM
+        }
+        return true;
+    };
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(text, on_event, true, false);
+    } catch (const nlohmann::json::parse_error& e) {
+        return fail(std::string("header is not valid JSON: ") + e.what(), 8 + std::min<uint64_t>(e.byte, h.header_len));
+    } catch (const nlohmann::json::exception& e) {  // e.g. a number out of range
+        return fail(std::string("header is not usable JSON: ") + e.what(), 8);
+    }
+    if (problem) return *problem;
+    if (!j.is_object()) return fail("header is not a JSON object", 8);
+    std::string().swap(text);  // the text is done with: lower the peak for what follows
+    {
+        std::vector<const std::string*> by_name;
+        by_name.reserve(h.tensors.size());
+        for (const auto& t : h.tensors) by_name.push_back(&t.name);
+        std::sort(by_name.begin(), by_name.end(), [](auto* a, auto* b) { return *a < *b; });
+        for (size_t i = 1; i < by_name.size(); ++i)
+            if (*by_name[i] == *by_name[i - 1]) return fail("tensor '" + *by_name[i] + "': appears twice", 8);
     }
     std::sort(h.tensors.begin(), h.tensors.end(), [](const Tensor& a, const Tensor& b) {
         return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;

@@ -1,3 +1,5 @@
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <gtest/gtest.h>
 
 #include <random>
@@ -56,5 +58,30 @@ TEST(Extents, ATruncatedSourceIsAnErrorNotZeros) {
     auto st = vf.produce(0, 4096, buf.data());
     ASSERT_FALSE(st.ok());
     EXPECT_EQ(st.error().code, EIO);
-    EXPECT_NE(st.error().message.find("f: unexpected end of file at offset 1000"), std::string::npos) << st.error().message;
+    EXPECT_NE(st.error().message.find("f: source changed since the mount scanned it (size changed from 4096 to 1000)"),
+              std::string::npos) << st.error().message;
+    // Stale for good: even the bytes still in the file are not served (they may belong to another version).
+    auto again = vf.produce(0, 100, buf.data());
+    ASSERT_FALSE(again.ok());
+    EXPECT_TRUE(f->stale());
+}
+
+TEST(Extents, ASourceReplacedOrRewrittenIsStale) {
+    test::TempDir dir;
+    test::write_file(dir / "a", std::vector<uint8_t>(4096, 1));
+    test::write_file(dir / "b", std::vector<uint8_t>(4096, 2));
+    SourceFilePtr a = SourceFile::open(dir / "a", "a").value();
+    SourceFilePtr b = SourceFile::open(dir / "b", "b").value();
+    std::vector<uint8_t> buf(16);
+    ASSERT_TRUE(a->read_exact(0, 16, buf.data()).ok());
+    test::write_file(dir / "a.new", std::vector<uint8_t>(4096, 3));
+    ASSERT_EQ(rename((dir / "a.new").c_str(), (dir / "a").c_str()), 0);
+    auto st = a->read_exact(0, 16, buf.data());
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.error().message.find("(replaced by another file)"), std::string::npos) << st.error().message;
+    struct timespec later[2] = {{0, UTIME_OMIT}, {1, 0}};  // a write would move mtime; set it directly
+    ASSERT_EQ(utimensat(AT_FDCWD, (dir / "b").c_str(), later, 0), 0);
+    st = b->read_exact(0, 16, buf.data());
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.error().message.find("(modified (mtime changed))"), std::string::npos) << st.error().message;
 }

@@ -1,0 +1,290 @@
+#!/usr/bin/python3
+"""Faults while mounted: sources truncated, rewritten, replaced or deleted under the mount; a
+source filesystem with bad sectors (faultfs); hugepages taken away; readers and the daemon
+killed with SIGKILL. Every case: the reader gets EIO or correct bytes — never a mix of two files,
+never a wrong byte — the log says what happened, and the mount stays up or is cleanly removable."""
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import DATA, WEIGHTFS, Mount, meminfo, mounted, status, unmount, wait_mounted  # noqa: E402
+
+REPACK = os.path.join(DATA, "gguf", "repack")
+FAULTFS = os.environ.get("FAULTFS", "")
+PIECE = 65536
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def direct_pieces(path, size, piece=PIECE):
+    """Reads `path` in `piece`-sized preads with O_DIRECT (so the kernel's page cache never
+    answers for the daemon); yields (offset, bytes or the errno)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    try:
+        for off in range(0, size, piece):
+            try:
+                yield off, os.pread(fd, piece, off)
+            except OSError as e:
+                yield off, e.errno
+    finally:
+        os.close(fd)
+
+
+class SourceChanges(unittest.TestCase):
+    """Sources changed under a live mount: each read is EIO or the bytes of the file as it was
+    when scanned (what the cache already held) — never bytes of the new file."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="weightfs-faults-")
+        self.src = os.path.join(self.tmp, "src")
+        os.mkdir(self.src)
+        self.old = read_bytes(os.path.join(REPACK, "tiny-llama-Q8_0.gguf"))
+        for name in ("truncated", "replaced", "deleted", "rewritten"):
+            shutil.copy(os.path.join(REPACK, "tiny-llama-Q8_0.gguf"), os.path.join(self.src, name + ".gguf"))
+        shutil.copy(os.path.join(REPACK, "tiny-llama-Q4_0.gguf"), os.path.join(self.src, "untouched.gguf"))
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_truncated_replaced_deleted_rewritten_while_mounted(self):
+        changed = ("truncated", "replaced", "deleted", "rewritten")
+        new = read_bytes(os.path.join(REPACK, "tiny-llama-Q8_0-r4.gguf"))  # same size, other bytes
+        self.assertEqual(len(new), len(self.old))
+        with Mount(self.src, "cache=64M,chunk=64K,prefetch=0", expect_errors=True) as m:
+            # The first chunk of each file (in concat/ and r4/) is read, so it is in the cache.
+            r4_old = {}
+            for name in changed:
+                for view in ("concat", "r4"):
+                    first = next(direct_pieces(m.path(f"{view}/{name}.gguf"), PIECE))[1]
+                    self.assertIsInstance(first, bytes)
+                    r4_old[view, name] = first
+                self.assertEqual(r4_old["concat", name], self.old[:PIECE])
+            time.sleep(0.02)  # the rewrites below must carry a later mtime than the scan saw
+            os.truncate(os.path.join(self.src, "truncated.gguf"), len(self.old) // 2)
+            with open(os.path.join(self.src, "replaced.tmp"), "wb") as f:
+                f.write(new)
+            os.rename(os.path.join(self.src, "replaced.tmp"), os.path.join(self.src, "replaced.gguf"))
+            os.unlink(os.path.join(self.src, "deleted.gguf"))
+            with open(os.path.join(self.src, "rewritten.gguf"), "r+b") as f:
+                f.seek(len(self.old) // 2)
+                f.write(new[len(self.old) // 2:])
+
+            for name in changed:
+                for view in ("concat", "r4"):
+                    path = m.path(f"{view}/{name}.gguf")
+                    size = os.stat(path).st_size
+                    results = list(direct_pieces(path, size))
+                    for off, got in results:
+                        if off == 0:
+                            self.assertEqual(got, r4_old[view, name], (view, name))  # cached before the change
+                        else:
+                            self.assertEqual(got, errno.EIO, f"{view}/{name}.gguf at {off}: not EIO after the change")
+            log = m.log_text()
+            for name, why in (("truncated", "size changed from 1441728 to 720864"), ("replaced", "replaced by another file"),
+                              ("deleted", "deleted"), ("rewritten", "modified (mtime changed)")):
+                self.assertIn(f"{name}.gguf: source changed since the mount scanned it ({why}); remount", log)
+            # The model nobody touched is still served exactly, in both views.
+            self.assertEqual(read_bytes(m.path("concat/untouched.gguf")), read_bytes(os.path.join(REPACK, "tiny-llama-Q4_0.gguf")))
+            self.assertEqual(read_bytes(m.path("r4/untouched.gguf")), read_bytes(os.path.join(REPACK, "tiny-llama-Q4_0-r4.gguf")))
+            self.assertGreater(int(status(m.mnt)["read_errors"]), 0)
+
+        # A remount serves what SOURCE holds now.
+        with Mount(self.src, "cache=64M", expect_errors=True) as m:
+            self.assertEqual(read_bytes(m.path("concat/replaced.gguf")), new)
+            self.assertFalse(os.path.exists(m.path("concat/deleted.gguf")))
+            self.assertFalse(os.path.exists(m.path("r4/truncated.gguf")))
+            self.assertIn("truncated.gguf", read_bytes(m.path(".weightfs/models")).decode())
+
+
+@unittest.skipUnless(FAULTFS, "FAULTFS (the bad-sector test filesystem) is built with the tests")
+class BadSectors(unittest.TestCase):
+    """SOURCE on faultfs, which fails reads of chosen byte ranges with EIO."""
+
+    BAD_OFFSET = 800000
+    BAD_LENGTH = 4096
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="weightfs-badsec-")
+        self.lower = os.path.join(self.tmp, "lower")
+        self.src = os.path.join(self.tmp, "src")
+        os.mkdir(self.lower)
+        os.mkdir(self.src)
+        shutil.copy(os.path.join(REPACK, "tiny-llama-Q8_0.gguf"), os.path.join(self.lower, "bad.gguf"))
+        shutil.copy(os.path.join(REPACK, "tiny-llama-Q4_0.gguf"), os.path.join(self.lower, "good.gguf"))
+        self.log = open(os.path.join(self.tmp, "faultfs.log"), "w")
+        self.faultfs = subprocess.Popen([FAULTFS, self.lower, self.src, f"bad.gguf:{self.BAD_OFFSET}:{self.BAD_LENGTH}"],
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while not os.path.exists(os.path.join(self.src, "bad.gguf")):
+            self.assertIsNone(self.faultfs.poll(), "faultfs exited")
+            self.assertLess(time.time(), deadline, "faultfs did not mount")
+            time.sleep(0.02)
+
+    def tearDown(self):
+        subprocess.run(["fusermount3", "-u", self.src], check=False, capture_output=True)
+        self.faultfs.wait(timeout=10)
+        self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_bad_sectors_are_eio_only_where_they_are_and_the_mount_stays_up(self):
+        want = read_bytes(os.path.join(self.lower, "bad.gguf"))
+        # faultfs itself fails exactly the bad range.
+        with open(os.path.join(self.src, "bad.gguf"), "rb") as f:
+            f.seek(self.BAD_OFFSET)
+            with self.assertRaises(OSError) as cm:
+                f.read(10)
+            self.assertEqual(cm.exception.errno, errno.EIO)
+
+        with Mount(self.src, "cache=64M,chunk=256K,prefetch=0", expect_errors=True) as m:
+            path = m.path("concat/bad.gguf")
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+            try:
+                with self.assertRaises(OSError) as cm:
+                    os.pread(fd, 4096, self.BAD_OFFSET & ~4095)
+                self.assertEqual(cm.exception.errno, errno.EIO)
+                # Same 256 KiB chunk as the bad sector, bytes beside it: served from a narrow read.
+                chunk_start = self.BAD_OFFSET // (256 << 10) * (256 << 10)
+                self.assertEqual(os.pread(fd, 4096, chunk_start), want[chunk_start:chunk_start + 4096])
+                # Every 64 KiB piece is EIO exactly when it overlaps the bad range.
+                for off, got in direct_pieces(path, len(want)):
+                    overlaps = off < self.BAD_OFFSET + self.BAD_LENGTH and self.BAD_OFFSET < off + PIECE
+                    self.assertEqual(got, errno.EIO if overlaps else want[off:off + PIECE], off)
+            finally:
+                os.close(fd)
+            # r4/ of the same file: some pieces fail, every other one is the reference's bytes.
+            r4_want = read_bytes(os.path.join(REPACK, "tiny-llama-Q8_0-r4.gguf"))
+            results = list(direct_pieces(m.path("r4/bad.gguf"), len(r4_want)))
+            failed = [off for off, got in results if got == errno.EIO]
+            self.assertTrue(failed)
+            self.assertLess(len(failed), 4)
+            for off, got in results:
+                if got != errno.EIO:
+                    self.assertEqual(got, r4_want[off:off + PIECE], off)
+            # The good model beside it is untouched, and the mount is up.
+            self.assertEqual(read_bytes(m.path("concat/good.gguf")), read_bytes(os.path.join(self.lower, "good.gguf")))
+            st = status(m.mnt)
+            self.assertGreater(int(st["read_errors"]), 0)
+            self.assertGreater(int(st["narrow_reads"]), 0)
+            self.assertIn("bad.gguf: read error at offset", m.log_text())
+            self.assertIn("(EIO to the reader)", m.log_text())
+
+
+class Kills(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="weightfs-kill-")
+        self.src = os.path.join(self.tmp, "src")
+        os.mkdir(self.src)
+        for name in ("tiny-llama-Q8_0.gguf", "tiny-llama-Q4_K_S.gguf"):
+            shutil.copy(os.path.join(REPACK, name), self.src)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_kill9_of_a_reader_mid_read_leaves_no_stuck_request(self):
+        with Mount(self.src, "cache=4M,chunk=64K") as m:
+            path = m.path("r4/tiny-llama-Q8_0.gguf")
+            reader = subprocess.Popen([sys.executable, "-c", f"""
+import os
+while True:
+    fd = os.open({path!r}, os.O_RDONLY | os.O_DIRECT)
+    for off in range(0, os.fstat(fd).st_size, 1 << 20):
+        os.pread(fd, 1 << 20, off)
+    os.close(fd)
+"""])
+            deadline = time.time() + 10
+            while int(status(m.mnt)["read_requests"]) < 20:
+                self.assertLess(time.time(), deadline, "the reader never read")
+                time.sleep(0.01)
+            reader.send_signal(signal.SIGKILL)
+            reader.wait()
+            # Its open file is released and the mount answers other readers at once.
+            deadline = time.time() + 10
+            while int(status(m.mnt)["open_files"]) != 0:
+                self.assertLess(time.time(), deadline, "the killed reader's file was never released")
+                time.sleep(0.01)
+            want = read_bytes(os.path.join(REPACK, "tiny-llama-Q8_0-r4.gguf"))
+            self.assertEqual(read_bytes(path), want)
+
+    def test_kill9_of_the_daemon_then_fusermount_clears_and_a_restart_serves(self):
+        mnt = os.path.join(self.tmp, "mnt")
+        os.mkdir(mnt)
+        want = read_bytes(os.path.join(self.src, "tiny-llama-Q4_K_S.gguf"))
+        log = open(os.path.join(self.tmp, "daemon.log"), "w")
+        try:
+            d = subprocess.Popen([WEIGHTFS, self.src, mnt, "-f", "-o", "cache=16M"], stdout=log, stderr=subprocess.STDOUT)
+            wait_mounted(mnt, d)
+            f = open(os.path.join(mnt, "concat/tiny-llama-Q4_K_S.gguf"), "rb")
+            self.assertEqual(f.read(4), b"GGUF")
+            d.send_signal(signal.SIGKILL)
+            d.wait()
+            with self.assertRaises(OSError) as cm:
+                os.listdir(os.path.join(mnt, "concat"))
+            self.assertEqual(cm.exception.errno, errno.ENOTCONN)
+            try:
+                f.close()
+            except OSError:
+                pass
+            subprocess.run(["fusermount3", "-u", mnt], check=True, timeout=10)
+            self.assertIsNone(mounted(mnt))
+            d = subprocess.Popen([WEIGHTFS, self.src, mnt, "-f", "-o", "cache=16M"], stdout=log, stderr=subprocess.STDOUT)
+            wait_mounted(mnt, d)
+            self.assertEqual(read_bytes(os.path.join(mnt, "concat/tiny-llama-Q4_K_S.gguf")), want)
+            subprocess.run(["fusermount3", "-u", mnt], check=True, timeout=10)
+            self.assertEqual(d.wait(timeout=20), 0)
+        finally:
+            unmount(mnt)
+            log.close()
+
+
+class Hugepages(unittest.TestCase):
+    POOL = "/proc/sys/vm/nr_hugepages"
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="weightfs-hp-")
+        shutil.copy(os.path.join(REPACK, "tiny-llama-Q8_0.gguf"), self.tmp)
+        self.before = int(read_bytes(self.POOL))
+
+    def tearDown(self):
+        with open(self.POOL, "w") as f:
+            f.write(str(self.before))
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_no_hugepages_falls_back_and_says_so(self):
+        with open(self.POOL, "w") as f:
+            f.write("0")
+        with Mount(self.tmp, "cache=16M,hugepages=auto") as m:
+            st = status(m.mnt)
+            self.assertIn(st["page_kind"], ("thp", "4k"))
+            self.assertIn("hugetlb pool has 0 free", st["page_note"])
+            self.assertEqual(read_bytes(m.path("r4/tiny-llama-Q8_0.gguf")),
+                             read_bytes(os.path.join(REPACK, "tiny-llama-Q8_0-r4.gguf")))
+
+    def test_pool_taken_away_mid_run_keeps_serving_and_is_given_back(self):
+        want = read_bytes(os.path.join(REPACK, "tiny-llama-Q8_0-r4.gguf"))
+        with Mount(self.tmp, "cache=16M,chunk=64K,hugepages=require,reserve_hugepages=8") as m:
+            self.assertEqual(status(m.mnt)["page_kind"], "hugetlb-2M")
+            self.assertEqual(read_bytes(m.path("r4/tiny-llama-Q8_0.gguf")), want)
+            with open(self.POOL, "w") as f:
+                f.write("0")  # an administrator shrinks the pool: the mapped pages stay until unmapped
+            for _ in range(3):
+                self.assertEqual(read_bytes(m.path("r4/tiny-llama-Q8_0.gguf")), want)
+                self.assertEqual(read_bytes(m.path("concat/tiny-llama-Q8_0.gguf")),
+                                 read_bytes(os.path.join(self.tmp, "tiny-llama-Q8_0.gguf")))
+            st = status(m.mnt)
+            self.assertEqual(st["page_kind"], "hugetlb-2M")
+            self.assertEqual(int(st["read_errors"]), 0)
+        self.assertEqual(meminfo("HugePages_Total"), 0, "hugepages were not given back")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
