@@ -23,6 +23,7 @@ struct ArenaConfig {
     HugepageMode hugepages = HugepageMode::Auto;
     uint64_t hugepage_size = 2ull << 20;  // 2 MiB or 1 GiB
     uint64_t reserve_hugepages = 0;       // raise nr_hugepages by this many at start, restore at exit
+    bool pool_for_files = false;          // serve=hugetlb: the pool is for hugetlbfs files, the cache takes THP
     NumaPolicy numa;
 };
 

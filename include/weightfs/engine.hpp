@@ -17,15 +17,17 @@
 #include "weightfs/backing_store.hpp"
 #include "weightfs/catalog.hpp"
 #include "weightfs/chunk_cache.hpp"
+#include "weightfs/hugetlb_store.hpp"
 #include "weightfs/stats.hpp"
 #include "weightfs/view.hpp"
 #include "weightfs/worker_pool.hpp"
 
 namespace wfs {
 
-// How bytes reach the consumer: lazily from the chunk cache, or through FUSE passthrough to a
-// file materialized in a huge-page tmpfs (auto: passthrough when possible and the file fits).
-enum class Serve { Lazy, Auto, Passthrough };
+// How bytes reach the consumer: lazily from the chunk cache, through FUSE passthrough to a
+// file materialized in a huge-page tmpfs (auto: passthrough when possible and the file fits),
+// or as a symlink to a file materialized in a hugetlbfs mount the daemon owns.
+enum class Serve { Lazy, Auto, Passthrough, Hugetlb };
 
 struct EngineConfig {
     std::string source;
@@ -37,6 +39,7 @@ struct EngineConfig {
     std::string preload;         // glob of mount paths to warm at start
     ViewOptions views;
     Serve serve = Serve::Lazy;
+    std::string hugetlb_dir = "/run/weightfs";  // serve=hugetlb mounts hugetlbfs at DIR/hugetlb.<pid>
 };
 
 // One open virtual file: remembers where the reader was, to detect sequential access.
@@ -72,8 +75,13 @@ public:
     void close(OpenFile& f);
     // The materialized backing file for passthrough (filled on first use), or why not.
     Result<int> backing_fd(OpenFile& f);
-    bool passthrough_wanted() const { return config_.serve != Serve::Lazy && store_ != nullptr; }
+    bool passthrough_wanted() const { return store_ != nullptr; }
     void set_served(OpenFile& f, std::string how);
+    // serve=hugetlb: whether this file is shown as a symlink into hugetlbfs, and its target
+    // (materialized on first call; an error when the pool or budget cannot hold it).
+    bool symlinked(const VirtualFile& f) const { return hugetlb_ && hugetlb_->fits(f.size()); }
+    std::string symlink_target_for(const VirtualFile& f) const { return hugetlb_->path_for(f); }
+    Result<std::string> symlink_target(uint64_t ino);
 
     // Serves [offset, offset+len) clipped to the file's size; an error maps to an errno.
     Result<ReadReply> read(OpenFile& f, uint64_t offset, size_t len);
@@ -98,12 +106,14 @@ private:
     std::unique_ptr<ChunkCache> cache_;
     std::unique_ptr<WorkerPool> pool_;
     std::unique_ptr<BackingStore> store_;
+    std::unique_ptr<HugetlbStore> hugetlb_;
     Stats stats_;
     std::chrono::steady_clock::time_point started_;
 
     std::mutex open_mu_;  // guards open_counts_ (leaf lock: nothing else is taken under it)
     std::map<uint64_t, unsigned> open_counts_;
     std::map<uint64_t, std::string> served_;  // ino → how its latest open is served
+    std::map<uint64_t, std::string> symlinks_;  // ino → hugetlbfs file it resolved to
     std::mutex log_mu_;   // guards last_log_ (leaf lock)
     std::map<std::string, std::chrono::steady_clock::time_point> last_log_;
 };

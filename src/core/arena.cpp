@@ -109,7 +109,8 @@ Result<std::unique_ptr<Arena>> Arena::create(const ArenaConfig& cfg) {
                      cfg.reserve_hugepages, hp >> 10, *before, *before + a->reserved_);
     }
 
-    if (cfg.hugepages != HugepageMode::Off) {
+    if (cfg.pool_for_files && cfg.hugepages != HugepageMode::Off) a->page_note_ = "hugetlb pool left to serve=hugetlb files";
+    if (cfg.hugepages != HugepageMode::Off && !cfg.pool_for_files) {
         int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (__builtin_ctzll(hp) << MAP_HUGE_SHIFT);
         void* p = mmap(nullptr, pages * hp, PROT_READ | PROT_WRITE, flags, -1, 0);
         if (p != MAP_FAILED) {

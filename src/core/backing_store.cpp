@@ -1,4 +1,5 @@
 #include "weightfs/backing_store.hpp"
+#include "weightfs/materialize.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -6,9 +7,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <atomic>
-#include <condition_variable>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -59,47 +57,9 @@ Status BackingStore::fill(const VirtualFile& file, int fd, WorkerPool& pool, uns
     if (ftruncate(fd, static_cast<off_t>(size)) != 0) return make_error(errno, std::string("ftruncate: ") + std::strerror(errno));
     void* map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) return make_error(errno, std::string("mmap of the backing file: ") + std::strerror(errno));
-    auto* base = static_cast<uint8_t*>(map);
-    // 2 MiB pieces, handed out to every worker and the calling thread alike.
-    constexpr uint64_t kPiece = 2ull << 20;
-    const uint64_t pieces = (size + kPiece - 1) / kPiece;
-    std::atomic<uint64_t> next{0};
-    std::mutex mu;
-    std::condition_variable cv;
-    Error first_error;
-    bool failed = false;
-    unsigned running = 0;
-    auto work = [&] {
-        for (uint64_t p; (p = next.fetch_add(1)) < pieces;) {
-            const uint64_t off = p * kPiece, len = std::min(kPiece, size - off);
-            Status st = file.produce(off, static_cast<size_t>(len), base + off);
-            if (!st) {
-                std::lock_guard lock(mu);
-                if (!failed) first_error = st.error();
-                failed = true;
-                next = pieces;
-            }
-        }
-    };
-    const unsigned helpers = threads > 1 ? threads - 1 : 0;
-    for (unsigned i = 0; i < helpers; ++i) {
-        {
-            std::lock_guard lock(mu);
-            ++running;
-        }
-        pool.submit([&] {
-            work();
-            std::lock_guard lock(mu);
-            --running;
-            cv.notify_all();
-        });
-    }
-    work();
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return running == 0; });
+    Status st = materialize(file, static_cast<uint8_t*>(map), pool, threads);
     munmap(map, size);
-    if (failed) return first_error;
-    return {};
+    return st;
 }
 
 Result<int> BackingStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned threads) {

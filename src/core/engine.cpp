@@ -66,6 +66,7 @@ Status Engine::start() {
     // a smaller cache could leave all of them waiting for a free slot.
     uint64_t min_chunks = 2ull * (config_.fuse_threads + config_.threads) + 4;
     ArenaConfig ac = config_.arena;
+    ac.pool_for_files = config_.serve == Serve::Hugetlb;
     if (ac.bytes < min_chunks * config_.chunk_size) {
         spdlog::warn("cache={} is below the minimum for {} threads; using {}", format_bytes(ac.bytes),
                      config_.fuse_threads + config_.threads, format_bytes(min_chunks * config_.chunk_size));
@@ -78,7 +79,7 @@ Status Engine::start() {
     // Prefetch never asks for more than a quarter of the cache, so it cannot evict what is being read.
     config_.prefetch = static_cast<unsigned>(std::min<uint64_t>(config_.prefetch, cache_->slots() / 4));
     pool_ = std::make_unique<WorkerPool>(config_.threads);
-    if (config_.serve != Serve::Lazy) {
+    if (config_.serve == Serve::Auto || config_.serve == Serve::Passthrough) {
         auto store = BackingStore::create(config_.arena.bytes);
         if (store) {
             store_ = std::move(store).value();
@@ -87,6 +88,13 @@ Status Engine::start() {
         } else {
             spdlog::warn("serve=auto: no backing tmpfs ({}); serving lazily", store.error().message);
         }
+    }
+    if (config_.serve == Serve::Hugetlb) {
+        auto store = HugetlbStore::create(config_.hugetlb_dir, config_.arena.bytes, config_.arena.hugepage_size);
+        if (!store) return make_error(store.error().code, "serve=hugetlb: " + store.error().message);
+        hugetlb_ = std::move(store).value();
+        spdlog::info("serve=hugetlb: files up to {} are symlinks into {}", format_bytes(hugetlb_->budget()),
+                     hugetlb_->mount_path());
     }
     started_ = std::chrono::steady_clock::now();
     spdlog::info("cache {} in {} pages ({}), {} chunks of {}, numa {}", format_bytes(arena_->size()),
@@ -98,6 +106,7 @@ Status Engine::start() {
 
 Engine::~Engine() {
     pool_.reset();  // join workers before the cache and arena they use go away
+    hugetlb_.reset();
     store_.reset();
     cache_.reset();
     arena_.reset();
@@ -123,6 +132,20 @@ void Engine::set_served(OpenFile& f, std::string how) {
     f.served = how;
     std::lock_guard lock(open_mu_);
     served_[f.ino] = std::move(how);
+}
+
+Result<std::string> Engine::symlink_target(uint64_t ino) {
+    const Node* n = tree_.get(ino);
+    if (!n || n->kind != NodeKind::File || !symlinked(*n->file)) return make_error(EINVAL, "not a symlink");
+    auto path = hugetlb_->file(*n->file, *pool_, config_.threads + 1);
+    if (!path) {
+        stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
+        log_read_error(tree_.path_of(ino), path.error());
+        return path.error();
+    }
+    std::lock_guard lock(open_mu_);
+    symlinks_[ino] = *path;
+    return path;
 }
 
 void Engine::close(OpenFile& f) {
@@ -249,7 +272,10 @@ std::string Engine::status_text() {
     o << "hugepages_reserved: " << arena_->reserved_hugepages() << "\n";
     o << "numa: " << arena_->numa_report() << "\n";
     o << "threads: " << config_.threads << " workers, prefetch " << config_.prefetch << " chunks\n";
-    o << "serve: " << (config_.serve == Serve::Lazy ? "lazy" : config_.serve == Serve::Auto ? "auto" : "passthrough");
+    const char* serve_names[] = {"lazy", "auto", "passthrough", "hugetlb"};
+    o << "serve: " << serve_names[static_cast<int>(config_.serve)];
+    if (hugetlb_) o << " (hugetlbfs at " << hugetlb_->mount_path() << ", " << hugetlb_->files() << " files, "
+                    << format_bytes(hugetlb_->used()) << " of " << format_bytes(hugetlb_->budget()) << ")";
     if (store_) o << " (backing tmpfs huge=always, " << store_->files() << " files, " << format_bytes(store_->used()) << " of "
                   << format_bytes(store_->budget()) << ")";
     o << "\n";
@@ -277,6 +303,7 @@ std::string Engine::status_text() {
         auto how = served_.find(ino);
         o << "open: " << tree_.path_of(ino) << " x" << count << " (" << (how == served_.end() ? "lazy" : how->second) << ")\n";
     }
+    for (auto& [ino, target] : symlinks_) o << "symlink: " << tree_.path_of(ino) << " -> " << target << " (hugetlb)\n";
     return o.str();
 }
 

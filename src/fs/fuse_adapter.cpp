@@ -59,10 +59,15 @@ void fill_attr(AdapterState& s, const Node& n, struct stat& st) {
             st.st_nlink = 2;
             break;
         case NodeKind::File:
-            st.st_mode = S_IFREG | (n.file->mode() & 0555) | 0444;
             st.st_nlink = 1;
-            st.st_size = static_cast<off_t>(n.file->size());
             st.st_mtim.tv_sec = st.st_ctim.tv_sec = st.st_atim.tv_sec = n.file->mtime();
+            if (s.engine->symlinked(*n.file)) {  // serve=hugetlb
+                st.st_mode = S_IFLNK | 0777;
+                st.st_size = static_cast<off_t>(s.engine->symlink_target_for(*n.file).size());
+                break;
+            }
+            st.st_mode = S_IFREG | (n.file->mode() & 0555) | 0444;
+            st.st_size = static_cast<off_t>(n.file->size());
             break;
         case NodeKind::Status:
         case NodeKind::Models:
@@ -130,13 +135,24 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
             struct stat st {};
             const Node* n = s.engine->tree().get(entries[i].second);
             st.st_ino = entries[i].second;
-            st.st_mode = n && n->kind == NodeKind::Directory ? S_IFDIR : S_IFREG;
+            st.st_mode = n && n->kind == NodeKind::Directory                            ? S_IFDIR
+                         : n && n->kind == NodeKind::File && s.engine->symlinked(*n->file) ? S_IFLNK
+                                                                                          : S_IFREG;
             size_t need = fuse_add_direntry(req, buf.data() + used, size - used, entries[i].first.c_str(), &st,
                                             static_cast<off_t>(i + 1));
             if (need > size - used) break;
             used += need;
         }
         fuse_reply_buf(req, buf.data(), used);
+    });
+}
+
+// serve=hugetlb: resolving the link materializes the file into hugetlbfs (once).
+void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+    guarded(req, "readlink", [&] {
+        auto target = state(req).engine->symlink_target(ino);
+        if (!target) return (void)fuse_reply_err(req, target.error().code == EINVAL ? EINVAL : EIO);
+        fuse_reply_readlink(req, target->c_str());
     });
 }
 
@@ -317,6 +333,7 @@ fuse_lowlevel_ops make_ops() {
     ops.getattr = op_getattr;
     ops.readdir = op_readdir;
     ops.open = op_open;
+    ops.readlink = op_readlink;
     ops.read = op_read;
     ops.release = op_release;
     ops.statfs = op_statfs;

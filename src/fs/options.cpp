@@ -100,6 +100,12 @@ Status apply_option(Options& o, const std::string& opt) {
         (key == "threads" ? e.threads : e.prefetch) = *n;
         return {};
     }
+    if (key == "hugetlb_dir") {
+        WFS_TRY(need());
+        if (val[0] != '/') return make_error(EINVAL, "hugetlb_dir=" + val + ": must be an absolute path");
+        e.hugetlb_dir = val;
+        return {};
+    }
     if (key == "preload") {
         WFS_TRY(need());
         e.preload = val;
@@ -139,8 +145,8 @@ Status apply_option(Options& o, const std::string& opt) {
             return make_error(EINVAL, "serve=passthrough: this weightfs was built against libfuse older than 3.17.1, "
                                       "which has no FUSE passthrough");
 #endif
-        else if (val == "hugetlb") return make_error(EINVAL, "serve=hugetlb: not available in this version");
-        else return make_error(EINVAL, "serve=" + val + ": expected auto, lazy or passthrough");
+        else if (val == "hugetlb") e.serve = Serve::Hugetlb;
+        else return make_error(EINVAL, "serve=" + val + ": expected auto, lazy, passthrough or hugetlb");
         return {};
     }
     if (key == "direct_io" && !has_val) {
@@ -236,9 +242,13 @@ weightfs options (-o):
   merge_order=mainline|ik      KV order of merged split sets (default mainline)
   repack=REGEX           r4/: repack only tensors whose name matches (ik's --repack-pattern), e.g. repack=exps
   repack_bf16=auto|on|off      r4/: BF16/F16 -> BF16_R16 (auto: when the CPU has AVX512-BF16, as ik builds)
-  serve=lazy|auto|passthrough  lazy (default): from the chunk cache; passthrough (libfuse >= 3.17.1, root):
+  serve=lazy|auto|passthrough|hugetlb  lazy (default): from the chunk cache; passthrough (libfuse >= 3.17.1, root):
                          each file is materialized at open into a private huge-page tmpfs (within cache=)
-                         and the kernel serves reads and mmaps from it; auto: passthrough when it can
+                         and the kernel serves reads and mmaps from it; auto: passthrough when it can;
+                         hugetlb (root): files that fit cache= are symlinks to files materialized on first
+                         use in a hugetlbfs the daemon mounts (true 2M/1G pages for mmap, any libfuse);
+                         give it pages with reserve_hugepages=N
+  hugetlb_dir=DIR        where serve=hugetlb mounts its hugetlbfs: DIR/hugetlb.<pid> (default /run/weightfs)
   direct_io              bypass the kernel page cache (read() consumers; no mmap)
   allow_other, default_permissions, max_read=N, fsname=, subtype=, noatime, ...   passed to FUSE
   defaults, nofail, _netdev, noauto, user, relatime, x-*, comment=...   fstab options, ignored

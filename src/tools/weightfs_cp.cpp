@@ -2,8 +2,9 @@
 // file), the hugecp job done right: parallel copy into a shared mapping, pages allocated up front
 // (fallocate, so a short hugepage pool fails at once), a NUMA policy bound before the pages are
 // touched, a progress bar on a terminal, never overwriting, and an optional checksum of both sides.
-// On hugetlbfs the file ends on a page boundary (zeros after the data): a writable mapping extends
-// it there and hugetlbfs cannot truncate to an unaligned size. GGUF readers accept that.
+// On hugetlbfs the copy keeps its exact size: fallocate sets it, and the destination is mapped
+// read-only and then made writable (a writable mmap of a hugetlbfs file would grow it to whole
+// pages, and hugetlbfs cannot truncate back to an unaligned size).
 //
 // Exit codes: 0 copied, 1 usage, 2 source unreadable, 3 destination exists or cannot be made,
 // 4 copy failed, 5 checksum mismatch.
@@ -112,8 +113,12 @@ int main(int argc, char** argv) {
                            (hugetlb ? " (is the hugepage pool large enough?)" : ""));
     const size_t page = hugetlb ? static_cast<size_t>(fs.f_bsize) : 4096;
     const size_t mapped = (size + page - 1) / page * page;
-    auto* dst = static_cast<uint8_t*>(mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_SHARED, out, 0));
+    auto* dst = static_cast<uint8_t*>(mmap(nullptr, mapped, PROT_READ, MAP_SHARED, out, 0));
     if (dst == MAP_FAILED) return fail(4, a.dst + ": mmap: " + std::strerror(errno));
+    if (mprotect(dst, mapped, PROT_READ | PROT_WRITE) != 0) {
+        munmap(dst, mapped);
+        return fail(4, a.dst + ": mprotect: " + std::strerror(errno));
+    }
     if (!a.numa.empty() && numa_available() >= 0) {
         if (a.numa == "interleave") numa_interleave_memory(dst, mapped, numa_all_nodes_ptr);
         else if (a.numa == "local") numa_setlocal_memory(dst, mapped);
@@ -175,7 +180,7 @@ int main(int argc, char** argv) {
     close(in);
     if (!a.quiet)
         std::fprintf(stderr, "copied %zu bytes to %s%s in %.2f s (%.2f GB/s)\n", size, a.dst.c_str(),
-                     hugetlb ? " (hugetlbfs: file padded with zeros to the page size)" : "", secs,
+                     hugetlb ? " (hugetlbfs)" : "", secs,
                      static_cast<double>(size) / secs / 1e9);
     return rc;
 }

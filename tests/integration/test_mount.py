@@ -12,6 +12,7 @@ import random
 import re
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import DATA, WEIGHTFS, Mount, count_mounts, meminfo, mounted, status, unmount  # noqa: E402
+from harness import DATA, WEIGHTFS, Mount, count_mounts, meminfo, mounted, status, unmount, wait_mounted  # noqa: E402
 
 SPLIT = os.path.join(DATA, "gguf", "split")
 
@@ -780,6 +781,116 @@ class Passthrough(unittest.TestCase):
                     self.assertTrue(mm[:] == read_bytes(ref), view)
 
 
+def hugetlb_mounts(under):
+    with open("/proc/self/mountinfo") as f:
+        return [l.split()[4] for l in f if l.split()[4].startswith(under + "/") and " - hugetlbfs " in l]
+
+
+class HugetlbServe(unittest.TestCase):
+    """serve=hugetlb: view files that fit cache= are symlinks to files materialized on first use in
+    a hugetlbfs the daemon mounts (hugecp on demand): exact sizes and bytes, the consumer's mmap on
+    explicit 2 MiB pages, larger files still lazy, a pool too small is EIO with a reason, and
+    nothing left behind — not even after kill -9 (the next start removes it)."""
+
+    POOL = "/proc/sys/vm/nr_hugepages"
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="weightfs-ht-")
+        self.src = os.path.join(self.tmp, "src")
+        self.dir = os.path.join(self.tmp, "run")
+        os.mkdir(self.src)
+        for t in ("Q8_0", "Q4_K_S"):
+            shutil.copy(os.path.join(REPACK, f"tiny-llama-{t}.gguf"), self.src)
+        shutil.copytree(os.path.join(DATA, "fp8", "deepseek-tiny"), os.path.join(self.src, "deepseek-tiny"))
+        self.big = os.urandom(9 << 20)
+        with open(os.path.join(self.src, "big.bin"), "wb") as f:
+            f.write(self.big)
+        self.before = int(read_bytes(self.POOL))
+
+    def tearDown(self):
+        for p in hugetlb_mounts(self.dir):
+            subprocess.run(["umount", "-l", p], check=False)
+        with open(self.POOL, "w") as f:
+            f.write(str(self.before))
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def options(self, pages, budget="8M"):
+        return f"cache={budget},serve=hugetlb,reserve_hugepages={pages},hugetlb_dir={self.dir}"
+
+    def test_symlinks_into_hugetlbfs_exact_bytes_and_2m_pages(self):
+        refs = {"concat/tiny-llama-Q8_0.gguf": os.path.join(REPACK, "tiny-llama-Q8_0.gguf"),
+                "r4/tiny-llama-Q8_0.gguf": os.path.join(REPACK, "tiny-llama-Q8_0-r4.gguf"),
+                "r4/tiny-llama-Q4_K_S.gguf": os.path.join(REPACK, "tiny-llama-Q4_K_S-r4.gguf"),
+                "bf16/deepseek-tiny/model-00001-of-00003.safetensors":
+                    os.path.join(DATA, "fp8", "deepseek-tiny.expected", "model-00001-of-00003.safetensors")}
+        with Mount(self.src, self.options(4)) as m:
+            store = hugetlb_mounts(self.dir)
+            self.assertEqual(len(store), 1)
+            self.assertTrue(os.path.basename(store[0]).startswith("hugetlb."))
+            # Larger than the budget: an ordinary lazy file.
+            self.assertTrue(stat.S_ISREG(os.lstat(m.path("concat/big.bin")).st_mode))
+            self.assertEqual(read_bytes(m.path("concat/big.bin")), self.big)
+            for path, ref in refs.items():
+                self.assertTrue(stat.S_ISLNK(os.lstat(m.path(path)).st_mode), path)
+                target = os.readlink(m.path(path))
+                self.assertTrue(target.startswith(store[0] + "/"), target)
+                want = read_bytes(ref)
+                self.assertEqual(os.stat(m.path(path)).st_size, len(want), path)
+                self.assertEqual(read_bytes(m.path(path)), want, path)
+            # A consumer's mmap: explicit 2 MiB hugetlb pages.
+            probe = subprocess.run([sys.executable, "-c", f"""
+import mmap, re, sys
+f = open({m.path("r4/tiny-llama-Q8_0.gguf")!r}, "rb")
+mm = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+assert mm[:] == open({refs["r4/tiny-llama-Q8_0.gguf"]!r}, "rb").read()
+smaps = open("/proc/self/smaps").read()
+block = [b for b in re.split(r"\\n(?=[0-9a-f]+-[0-9a-f]+ )", smaps) if "/hugetlb." in b.split("\\n")[0]][0]
+print(re.search(r"KernelPageSize:\\s+(\\d+)", block).group(1),
+      sum(int(x) for x in re.findall(r"(?:Shared|Private)_Hugetlb:\\s+(\\d+)", block)))
+"""], capture_output=True, text=True)
+            self.assertEqual(probe.returncode, 0, probe.stderr)
+            page_kib, hugetlb_kib = map(int, probe.stdout.split())
+            self.assertEqual(page_kib, 2048)
+            self.assertEqual(hugetlb_kib, 2048)
+            st = status(m.mnt)
+            self.assertTrue(st["serve"].startswith(f"hugetlb (hugetlbfs at {store[0]}, 4 files"), st["serve"])
+            self.assertEqual(st["page_note"], "hugetlb pool left to serve=hugetlb files")
+            self.assertIn("symlink: /r4/tiny-llama-Q8_0.gguf -> " + store[0], read_bytes(m.path(".weightfs/status")).decode())
+            self.assertEqual(int(st["read_requests"]) > 0, True)  # big.bin only
+        self.assertEqual(hugetlb_mounts(self.dir), [], "the hugetlbfs mount was left behind")
+        self.assertEqual(os.listdir(self.dir), [])
+        self.assertEqual(meminfo("HugePages_Total"), self.before)
+
+    def test_pool_too_small_is_eio_with_a_reason(self):
+        with Mount(self.src, self.options(1), expect_errors=True) as m:
+            self.assertEqual(read_bytes(m.path("r4/tiny-llama-Q8_0.gguf")), read_bytes(os.path.join(REPACK, "tiny-llama-Q8_0-r4.gguf")))
+            with self.assertRaises(OSError) as cm:
+                os.readlink(m.path("r4/tiny-llama-Q4_K_S.gguf"))
+            self.assertEqual(cm.exception.errno, errno.EIO)
+            self.assertIn("reserve more with reserve_hugepages=N", m.log_text())
+
+    def test_kill9_leaves_a_mount_the_next_start_removes(self):
+        mnt = os.path.join(self.tmp, "mnt")
+        os.mkdir(mnt)
+        log = open(os.path.join(self.tmp, "log"), "w")
+        try:
+            d = subprocess.Popen([WEIGHTFS, self.src, mnt, "-f", "-o", self.options(2)], stdout=log, stderr=subprocess.STDOUT)
+            wait_mounted(mnt, d)
+            read_bytes(os.path.join(mnt, "concat/tiny-llama-Q8_0.gguf"))
+            left = hugetlb_mounts(self.dir)
+            d.kill()
+            d.wait()
+            subprocess.run(["fusermount3", "-u", mnt], check=True)
+            self.assertEqual(hugetlb_mounts(self.dir), left, "expected the killed daemon's hugetlbfs to remain")
+            with Mount(self.src, self.options(0)) as m:
+                self.assertNotIn(left[0], hugetlb_mounts(self.dir))
+                self.assertIn(f"removed {left[0]}: left behind by a daemon", m.log_text())
+                self.assertEqual(read_bytes(m.path("concat/tiny-llama-Q8_0.gguf")), read_bytes(os.path.join(REPACK, "tiny-llama-Q8_0.gguf")))
+        finally:
+            unmount(mnt)
+            log.close()
+
+
 class ConcatOptions(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="weightfs-src-")
@@ -1018,14 +1129,13 @@ class Tools(unittest.TestCase):
             r = subprocess.run([WEIGHTFS_CP, "--verify", "--numa", "interleave", view, dst], capture_output=True, text=True)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("checksum", r.stderr)
-            self.assertIn("(hugetlbfs:", r.stderr)
-            # hugetlbfs sizes are whole pages: a writable mapping extends the file to the page boundary.
-            page = 2 << 20
-            self.assertEqual(os.path.getsize(dst), (len(want) + page - 1) // page * page)
+            self.assertIn("(hugetlbfs)", r.stderr)
+            # The exact size, although hugetlbfs holds whole pages (safetensors readers need it).
+            self.assertEqual(os.path.getsize(dst), len(want))
+            self.assertEqual(read_bytes(dst), want)
             self.assertIn(f"{len(want)} bytes", r.stderr)
             with open(dst, "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
-                self.assertTrue(mm[:len(want)] == want)
-                self.assertEqual(mm[len(want):], bytes(len(mm) - len(want)))
+                self.assertTrue(mm[:] == want)
             self.assertGreater(meminfo("HugePages_Total") - meminfo("HugePages_Free"), 0)
             r = subprocess.run([WEIGHTFS_CP, view, dst], capture_output=True, text=True)
             self.assertEqual(r.returncode, 3, r.stderr)

@@ -53,8 +53,8 @@ TEST(Options, RefusesWithTheOptionsName) {
              {{"s", "m", "-o", "chunk=3M"}, "power of two"},
              {{"s", "m", "-o", "hugepages=maybe"}, "hugepages=maybe"},
              {{"s", "m", "-o", "numa=999"}, "no such node"},
-             {{"s", "m", "-o", "serve=hugetlb"}, "not available"},
-             {{"s", "m", "-o", "serve=fast"}, "expected auto, lazy or passthrough"},
+             {{"s", "m", "-o", "hugetlb_dir=run/w"}, "must be an absolute path"},
+             {{"s", "m", "-o", "serve=fast"}, "expected auto, lazy, passthrough or hugetlb"},
              {{"s", "m", "-o", "threads=-1"}, "whole number"},
              {{"s"}, "missing SOURCE or MOUNTPOINT"},
              {{"s", "m", "x"}, "too many arguments"},
@@ -64,6 +64,13 @@ TEST(Options, RefusesWithTheOptionsName) {
         ASSERT_FALSE(o.ok()) << c.expect;
         EXPECT_NE(o.error().message.find(c.expect), std::string::npos) << o.error().message;
     }
+}
+
+TEST(Options, HugetlbWithAnyLibfuse) {
+    auto o = parse({"s", "m", "-o", "serve=hugetlb,hugetlb_dir=/run/w"});
+    ASSERT_TRUE(o.ok()) << o.error().message;
+    EXPECT_EQ(o->engine.serve, Serve::Hugetlb);
+    EXPECT_EQ(o->engine.hugetlb_dir, "/run/w");
 }
 
 TEST(Options, PassthroughOnlyWhereLibfuseHasIt) {

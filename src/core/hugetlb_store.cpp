@@ -1,0 +1,155 @@
+#include "weightfs/hugetlb_store.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "weightfs/materialize.hpp"
+
+namespace wfs {
+
+namespace {
+constexpr const char* kPrefix = "hugetlb.";
+
+Status make_dirs(const std::string& dir) {
+    for (size_t pos = 1; pos <= dir.size(); ++pos) {
+        if (pos != dir.size() && dir[pos] != '/') continue;
+        std::string part = dir.substr(0, pos);
+        if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST)
+            return make_error(errno, "cannot create " + part + ": " + std::strerror(errno));
+    }
+    return {};
+}
+}  // namespace
+
+void remove_stale_hugetlb_mounts(const std::string& dir) {
+    DIR* d = opendir(dir.c_str());
+    if (!d) return;
+    while (dirent* e = readdir(d)) {
+        std::string name = e->d_name;
+        if (name.rfind(kPrefix, 0) != 0) continue;
+        char* end = nullptr;
+        long pid = std::strtol(name.c_str() + std::strlen(kPrefix), &end, 10);
+        if (pid <= 0 || *end != '\0' || kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+        std::string path = dir + "/" + name;
+        umount2(path.c_str(), MNT_DETACH);
+        if (rmdir(path.c_str()) == 0) spdlog::warn("removed {}: left behind by a daemon (pid {}) that was killed", path, pid);
+    }
+    closedir(d);
+}
+
+Result<std::unique_ptr<HugetlbStore>> HugetlbStore::create(const std::string& dir, uint64_t budget, uint64_t page_size) {
+    std::unique_ptr<HugetlbStore> s(new HugetlbStore());
+    s->page_ = page_size;
+    s->budget_ = budget / page_size * page_size;
+    if (s->budget_ == 0) return make_error(EINVAL, "serve=hugetlb: the budget is smaller than one huge page");
+    WFS_TRY(make_dirs(dir));
+    remove_stale_hugetlb_mounts(dir);
+    s->path_ = dir + "/" + kPrefix + std::to_string(getpid());
+    if (mkdir(s->path_.c_str(), 0755) != 0 && errno != EEXIST)
+        return make_error(errno, "cannot create " + s->path_ + ": " + std::strerror(errno));
+    const std::string data = "pagesize=" + std::to_string(page_size) + ",size=" + std::to_string(s->budget_) + ",mode=0755";
+    if (mount("weightfs-hugetlb", s->path_.c_str(), "hugetlbfs", MS_NODEV | MS_NOSUID | MS_NOEXEC, data.c_str()) != 0) {
+        int e = errno;
+        rmdir(s->path_.c_str());
+        s->path_.clear();
+        return make_error(e, "mounting hugetlbfs (" + data + ") under " + dir + " failed: " + std::strerror(e));
+    }
+    return s;
+}
+
+HugetlbStore::~HugetlbStore() {
+    if (path_.empty()) return;
+    // Lazily: a consumer may still have a file open or mapped; its pages go when it lets go.
+    if (umount2(path_.c_str(), MNT_DETACH) != 0) spdlog::warn("unmounting {}: {}", path_, std::strerror(errno));
+    rmdir(path_.c_str());
+}
+
+std::string HugetlbStore::path_for(const VirtualFile& file) const { return path_ + "/" + std::to_string(file.id()); }
+
+uint64_t HugetlbStore::used() {
+    std::lock_guard lock(mu_);
+    return used_;
+}
+
+size_t HugetlbStore::files() {
+    std::lock_guard lock(mu_);
+    return entries_.size();
+}
+
+Status HugetlbStore::fill(const VirtualFile& file, const std::string& path, WorkerPool& pool, unsigned threads) {
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    if (fd < 0) return make_error(errno, "creating " + path + ": " + std::strerror(errno));
+    // fallocate takes the pages now (ENOSPC here, not SIGBUS later) and sets the exact size;
+    // hugetlbfs refuses ftruncate to a size that is not a whole number of pages.
+    if (fallocate(fd, 0, 0, static_cast<off_t>(file.size())) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(path.c_str());
+        return make_error(e, "allocating " + std::to_string(round_up(file.size()) / page_) + " huge pages for " + path +
+                                 ": " + std::strerror(e) + (e == ENOSPC ? " (reserve more with reserve_hugepages=N)" : ""));
+    }
+    // Mapped read-only, then made writable: a writable mmap of a hugetlbfs file grows its size
+    // to whole pages, and the view must keep its exact size. The pages exist (fallocate), so
+    // faults past the exact size in the last page find them.
+    const uint64_t mapped = round_up(file.size());
+    void* map = mmap(nullptr, mapped, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (map != MAP_FAILED && mprotect(map, mapped, PROT_READ | PROT_WRITE) != 0) {
+        munmap(map, mapped);
+        map = MAP_FAILED;
+    }
+    if (map == MAP_FAILED) {
+        int e = errno;
+        unlink(path.c_str());
+        return make_error(e, "mapping " + path + ": " + std::strerror(e));
+    }
+    Status st = materialize(file, static_cast<uint8_t*>(map), pool, threads);
+    munmap(map, mapped);
+    if (!st) unlink(path.c_str());
+    return st;
+}
+
+Result<std::string> HugetlbStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned threads) {
+    if (!fits(vf.size())) return make_error(EFBIG, "larger than the hugetlbfs budget");
+    std::shared_ptr<Entry> e;
+    {
+        std::lock_guard lock(mu_);
+        auto& slot = entries_[vf.id()];
+        if (!slot) {
+            if (used_ + round_up(vf.size()) > budget_) {
+                entries_.erase(vf.id());
+                return make_error(ENOSPC, "the hugetlbfs budget (" + std::to_string(budget_ >> 20) + " MiB) is used up");
+            }
+            used_ += round_up(vf.size());
+            slot = std::make_shared<Entry>();
+        }
+        e = slot;
+    }
+    const std::string path = path_for(vf);
+    std::call_once(e->once, [&] {
+        Status st = fill(vf, path, pool, threads);
+        if (!st) e->error = st.error();
+        e->ok = st.ok();
+    });
+    if (!e->ok) {
+        std::lock_guard lock(mu_);
+        if (entries_.count(vf.id()) && entries_[vf.id()] == e) {
+            entries_.erase(vf.id());
+            used_ -= round_up(vf.size());
+        }
+        return e->error;
+    }
+    return path;
+}
+
+}  // namespace wfs
