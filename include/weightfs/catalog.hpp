@@ -13,6 +13,10 @@
 
 namespace wfs {
 
+namespace hf {
+struct Index;
+}
+
 namespace gguf { struct Header; }
 namespace st { struct Header; }
 
@@ -50,6 +54,7 @@ struct HfModel {
     std::string rel_dir;
     std::vector<SafetensorsFile> shards;  // every *.safetensors in the directory, sorted by name
     SourceFilePtr index;                  // model.safetensors.index.json, if present
+    std::shared_ptr<const hf::Index> weight_map;  // the index, parsed and checked once by the catalog
     SourceFilePtr config;                 // config.json, if present
     std::vector<PlainFile> files;         // every file of the directory (shards and metadata included)
     bool usable = true;                   // false when a shard's header failed to parse (listed)
@@ -74,6 +79,9 @@ struct Catalog {
 
     // Scans `root` (an existing directory). Fails only when root itself is unusable.
     static Result<Catalog> scan(const std::string& root);
+    // Drops the parsed headers and indexes once the views are built (they copy what they
+    // serve): a DeepSeek-sized catalog holds ~60 MiB of them.
+    void release_headers();
 };
 
 std::string join_rel(const std::string& dir, const std::string& name);

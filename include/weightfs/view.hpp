@@ -3,6 +3,7 @@
 // report behind .weightfs/models. Adding a view = one file in src/views/ + one registry line.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,11 +33,15 @@ struct ViewReport {
     std::vector<Problem> problems;
 };
 
+struct Bf16Model;
+
 struct ViewContext {
     const Catalog& catalog;
     const ViewOptions& options;
     VirtualTree& tree;
     ViewReport& report;
+    // The BF16 form of each checkpoint, computed once and shared by bf16/, layers/ and llama2c/.
+    std::map<const HfModel*, std::shared_ptr<const Result<Bf16Model>>> bf16_models;
 };
 
 class View {

@@ -5,7 +5,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <optional>
 #include <fstream>
 
@@ -155,10 +157,21 @@ Result<std::unique_ptr<Arena>> Arena::create(const ArenaConfig& cfg) {
 Arena::~Arena() {
     if (map_) munmap(map_, map_size_);
     if (!pool_path_.empty()) {
-        if (write_number(pool_path_, pool_before_))
-            spdlog::info("hugepage pool restored to {}", pool_before_);
-        else
+        // Pages still being released (a hugetlbfs file just unlinked, a consumer's last unmap)
+        // cannot be taken out of the pool yet: write again until the pool is back, for up to 2 s.
+        bool written = false;
+        for (int i = 0; i < 100; ++i) {
+            written = write_number(pool_path_, pool_before_);
+            if (!written || read_number(pool_path_).value_or(0) <= pool_before_) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        auto now = read_number(pool_path_).value_or(0);
+        if (!written)
             spdlog::error("could not restore {} to {}", pool_path_, pool_before_);
+        else if (now > pool_before_)
+            spdlog::warn("hugepage pool at {}, not {}: {} pages are still in use elsewhere", now, pool_before_, now - pool_before_);
+        else
+            spdlog::info("hugepage pool restored to {}", pool_before_);
     }
 }
 

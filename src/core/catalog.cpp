@@ -9,6 +9,8 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "formats/gguf.hpp"
@@ -210,16 +212,21 @@ private:
         };
         auto idx = hf::read_index(FileByteReader(*m.index));
         if (!idx) return refuse(idx.error().offset, idx.error().message);
-        std::unordered_set<std::string> shards, held;  // shard names; "shard\0tensor" pairs
+        m.weight_map = std::make_shared<const hf::Index>(std::move(idx).value());
+        std::unordered_set<std::string_view> shards;
+        std::unordered_multimap<std::string_view, std::string_view> held;  // tensor -> shard holding it
         for (const auto& s : m.shards) {
             shards.insert(s.name);
-            for (const auto& t : s.header->tensors) held.insert(s.name + '\0' + t.name);
+            for (const auto& t : s.header->tensors) held.emplace(t.name, s.name);
         }
-        for (const auto& [tensor, file] : idx->weight_map) {
+        for (const auto& entry : m.weight_map->entries) {
+            const std::string& tensor = entry.tensor;
+            const std::string& file = m.weight_map->file(entry);
             if (!shards.count(file))
                 return refuse(0, m.index->rel() + ": weight_map['" + tensor + "'] names '" + file +
                                      "', which is not a safetensors file of this directory");
-            if (!held.count(file + '\0' + tensor))
+            auto [from, to] = held.equal_range(tensor);
+            if (std::none_of(from, to, [&](const auto& e) { return e.second == file; }))
                 return refuse(0, m.index->rel() + ": weight_map['" + tensor + "'] says " + file +
                                      ", but that file has no such tensor");
         }
@@ -230,6 +237,16 @@ private:
 };
 
 }  // namespace
+
+void Catalog::release_headers() {
+    for (auto& g : ggufs) g.header.reset();
+    for (auto& set : splits)
+        for (auto& g : set.shards) g.header.reset();
+    for (auto& m : hf_models) {
+        m.weight_map.reset();
+        for (auto& s : m.shards) s.header.reset();
+    }
+}
 
 Result<Catalog> Catalog::scan(const std::string& root) {
     char resolved[PATH_MAX];

@@ -1,6 +1,7 @@
 #include "weightfs/engine.hpp"
 
 #include <fnmatch.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <cctype>
@@ -53,6 +54,8 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
     e->catalog_ = std::move(cat).value();
     e->tree_ = build_tree(e->catalog_, config.views, e->report_);
     e->models_text_ = render_models(e->catalog_, e->report_);
+    e->catalog_.release_headers();
+    malloc_trim(0);  // the scan's transient buffers (JSON texts, parse trees) go back to the system
     for (const auto& p : e->catalog_.problems) spdlog::warn("skipped {} at offset {}: {}", p.file, p.offset, p.reason);
     for (const auto& p : e->report_.problems)
         spdlog::warn("{}/: skipped {} at offset {}: {}", p.where, p.file, p.offset, p.reason);

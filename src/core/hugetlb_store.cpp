@@ -69,8 +69,11 @@ Result<std::unique_ptr<HugetlbStore>> HugetlbStore::create(const std::string& di
 
 HugetlbStore::~HugetlbStore() {
     if (path_.empty()) return;
-    // Lazily: a consumer may still have a file open or mapped; its pages go when it lets go.
-    if (umount2(path_.c_str(), MNT_DETACH) != 0) spdlog::warn("unmounting {}: {}", path_, std::strerror(errno));
+    // Files first: their pages go back to the pool now (the pool is restored right after), unless
+    // a consumer still has one mapped — then when it lets go.
+    for (auto& [id, e] : entries_) unlink((path_ + "/" + std::to_string(id)).c_str());
+    if (umount2(path_.c_str(), 0) != 0 && umount2(path_.c_str(), MNT_DETACH) != 0)
+        spdlog::warn("unmounting {}: {}", path_, std::strerror(errno));
     rmdir(path_.c_str());
 }
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -112,25 +113,63 @@ std::string python_json_string(const std::string& s) {
     return out + "\"";
 }
 
-const std::string* Index::file_of(const std::string& tensor) const {
-    for (const auto& [k, v] : weight_map)
-        if (k == tensor) return &v;
-    return nullptr;
+const std::string* Index::file_of(std::string_view tensor) const {
+    auto it = position.find(tensor);
+    return it == position.end() ? nullptr : &files[entries[it->second].file];
 }
 
+// Streamed: weight_map entries are taken as the parser meets them and dropped from the document,
+// so a DeepSeek-sized index (160k entries) costs one pass and no JSON tree of it.
 Result<Index> read_index(const ByteReader& in) {
-    auto j = parse(in);
-    if (!j) return j.error();
-    if (!j->is_object() || !j->contains("weight_map") || !(*j)["weight_map"].is_object())
-        return make_error(EINVAL, in.name() + ": no weight_map object");
+    if (in.size() > kMaxJson) return make_error(EINVAL, in.name() + ": " + std::to_string(in.size()) + " bytes is too large for a JSON file here");
+    std::string text(in.size(), '\0');
+    WFS_TRY(in.read(0, text.size(), text.data()));
     Index idx;
-    std::unordered_map<std::string, size_t> pos;
-    for (auto it = (*j)["weight_map"].begin(); it != (*j)["weight_map"].end(); ++it) {
-        if (!it.value().is_string()) return make_error(EINVAL, in.name() + ": weight_map['" + it.key() + "'] is not a file name");
-        auto [p, fresh] = pos.emplace(it.key(), idx.weight_map.size());
-        if (fresh) idx.weight_map.push_back({it.key(), it.value().get<std::string>()});
-        else idx.weight_map[p->second].second = it.value().get<std::string>();
+    std::unordered_map<std::string, uint32_t> file_ids;
+    std::optional<Error> problem;
+    bool in_map = false;
+    std::string key;
+    using Event = nlohmann::json::parse_event_t;
+    auto on_event = [&](int depth, Event ev, nlohmann::json& parsed) -> bool {
+        if (depth == 1 && ev == Event::key) {
+            in_map = parsed.get<std::string>() == "weight_map";
+            return true;
+        }
+        if (!in_map || depth != 2 || problem) return true;
+        if (ev == Event::key) {
+            key = parsed.get<std::string>();
+            return false;  // not kept in the document; the value still comes to this callback
+        }
+        if (ev == Event::value || ev == Event::object_end || ev == Event::array_end) {
+            if (!parsed.is_string()) {
+                problem = make_error(EINVAL, in.name() + ": weight_map['" + key + "'] is not a file name");
+                return false;
+            }
+            const std::string& name = parsed.get_ref<const std::string&>();
+            auto f = file_ids.try_emplace(name, static_cast<uint32_t>(idx.files.size())).first;
+            if (f->second == idx.files.size()) idx.files.push_back(name);
+            auto p = idx.position.find(key);
+            if (p != idx.position.end()) {
+                idx.entries[p->second].file = f->second;
+            } else {
+                idx.entries.push_back({key, f->second});
+                idx.position.emplace(idx.entries.back().tensor, static_cast<uint32_t>(idx.entries.size() - 1));
+            }
+            return false;
+        }
+        return true;
+    };
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(text, on_event);
+    } catch (const nlohmann::json::parse_error& e) {
+        return make_error(EINVAL, in.name() + ": offset " + std::to_string(e.byte) + ": not valid JSON: " + e.what(), e.byte);
+    } catch (const nlohmann::json::exception& e) {
+        return make_error(EINVAL, in.name() + ": not usable JSON: " + e.what());
     }
+    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+        return make_error(EINVAL, in.name() + ": no weight_map object");
+    if (problem) return *problem;
     return idx;
 }
 

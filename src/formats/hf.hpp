@@ -8,15 +8,28 @@
 #include <utility>
 #include <vector>
 
+#include <deque>
+#include <string_view>
+#include <unordered_map>
+
 #include "formats/byte_reader.hpp"
 
 namespace wfs::hf {
 
 inline constexpr uint64_t kMaxJson = 64ull << 20;  // index and config files are kilobytes; refuse giants
 
+// model.safetensors.index.json's weight_map, compact: a DeepSeek-sized index has 160k entries
+// naming 163 files, so file names are stored once.
 struct Index {
-    std::vector<std::pair<std::string, std::string>> weight_map;  // in file order (first position, last value)
-    const std::string* file_of(const std::string& tensor) const;
+    struct Entry {
+        std::string tensor;
+        uint32_t file;  // into files
+    };
+    std::vector<std::string> files;                            // distinct file names, first-seen order
+    std::deque<Entry> entries;                                 // file order (first position, last value)
+    std::unordered_map<std::string_view, uint32_t> position;   // tensor -> entry (views into entries)
+    const std::string* file_of(std::string_view tensor) const;
+    const std::string& file(const Entry& e) const { return files[e.file]; }
 };
 
 Result<Index> read_index(const ByteReader& in);

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <set>
+#include <string_view>
+#include <unordered_set>
 
 namespace wfs {
 
@@ -26,28 +29,41 @@ bool starts_with(const std::string& s, const std::string& p) { return s.compare(
 
 LayerPlan plan_layers(const std::vector<std::string>& names, const std::string& architecture) {
     const ModulePrefixes p = prefixes_for(architecture);
-    // Layer indices present: "<layers>.<digits>.…".
-    std::set<long> indices;
+    // One pass: each name to its module — "<layers>.<N>" by its layer index (canonical digits
+    // only, as a prefix test on "<layers>.<N>." would have it), else the first named module it
+    // starts with. Members keep the names' order.
     const std::string lp = p.layers + ".";
+    std::map<long, std::vector<std::string>> by_layer;
+    std::map<std::string, std::vector<std::string>> by_module;
     for (const auto& n : names) {
-        if (!starts_with(n, lp)) continue;
-        size_t end = n.find('.', lp.size());
-        std::string idx = n.substr(lp.size(), end == std::string::npos ? std::string::npos : end - lp.size());
-        if (!idx.empty() && idx.size() < 10 && std::all_of(idx.begin(), idx.end(), ::isdigit)) indices.insert(std::stol(idx));
+        if (starts_with(n, lp)) {
+            size_t end = n.find('.', lp.size());
+            if (end != std::string::npos) {
+                std::string idx = n.substr(lp.size(), end - lp.size());
+                if (!idx.empty() && idx.size() < 10 && std::all_of(idx.begin(), idx.end(), ::isdigit) &&
+                    std::to_string(std::stol(idx)) == idx) {
+                    by_layer[std::stol(idx)].push_back(n);
+                    continue;
+                }
+            }
+        }
+        for (const std::string* m : {&p.rotary, &p.embed, &p.norm, &p.lm_head})
+            if (!m->empty() && starts_with(n, *m + ".")) {
+                by_module[*m].push_back(n);
+                break;
+            }
     }
-    std::vector<std::string> order;
-    if (!p.rotary.empty()) order.push_back(p.rotary);
-    order.push_back(p.embed);
-    for (long i : indices) order.push_back(p.layers + "." + std::to_string(i));
-    order.push_back(p.norm);
-    order.push_back(p.lm_head);
+    std::vector<std::pair<std::string, std::vector<std::string>*>> order;
+    if (!p.rotary.empty()) order.push_back({p.rotary, &by_module[p.rotary]});
+    order.push_back({p.embed, &by_module[p.embed]});
+    for (auto& [i, members] : by_layer) order.push_back({p.layers + "." + std::to_string(i), &members});
+    order.push_back({p.norm, &by_module[p.norm]});
+    order.push_back({p.lm_head, &by_module[p.lm_head]});
 
     LayerPlan plan;
-    std::set<std::string> placed;
-    for (const auto& module : order) {
-        std::vector<std::string> members;
-        for (const auto& n : names)
-            if (starts_with(n, module + ".")) members.push_back(n);
+    std::unordered_set<std::string_view> placed;
+    for (auto& [module, found] : order) {
+        std::vector<std::string> members = std::move(*found);
         if (module == p.lm_head && members.empty()) {
             // Tied embeddings: the head is the embedding matrix under the head's name.
             const std::string embed_weight = p.embed + ".weight";
@@ -58,9 +74,10 @@ LayerPlan plan_layers(const std::vector<std::string>& names, const std::string& 
             }
         }
         if (members.empty()) continue;  // AirLLM 3.x drops modules without keys
-        placed.insert(members.begin(), members.end());
-        plan.modules.push_back({module, members});
+        plan.modules.push_back({module, std::move(members)});
     }
+    for (const auto& [module, members] : plan.modules)
+        for (const auto& n : members) placed.insert(n);
 
     // Generic names: embed, one file per layer index, head = norm + lm_head, extra = the rest.
     for (const auto& [module, members] : plan.modules) {

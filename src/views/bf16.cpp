@@ -26,12 +26,8 @@ Error tensor_error(const SafetensorsFile& shard, const st::Tensor& t, const std:
 }  // namespace
 
 Result<Bf16Model> bf16_model(const HfModel& m) {
-    std::optional<hf::Index> index;
-    if (m.index) {
-        auto idx = hf::read_index(FileByteReader(*m.index));
-        if (!idx) return idx.error();
-        index = std::move(idx).value();
-    }
+    const hf::Index* index = m.weight_map.get();  // parsed and checked by the catalog
+    if (m.index && !index) return make_error(EINVAL, m.index->rel() + ": index not usable");
     using Located = std::pair<const SafetensorsFile*, const st::Tensor*>;
     std::unordered_map<std::string, const SafetensorsFile*> shard_by_name;
     std::unordered_map<std::string, Located> by_name;  // every tensor of every shard
@@ -50,6 +46,8 @@ Result<Bf16Model> bf16_model(const HfModel& m) {
             auto it = shard_by_name.find(*file);
             if (it == shard_by_name.end())
                 return make_error(ENOENT, m.index->rel() + ": '" + sname + "' maps to " + *file + ", which is missing");
+            auto found = by_name.find(sname);  // usually in that very shard: no linear search
+            if (found != by_name.end() && found->second.first == it->second) return found->second;
             return Located{it->second, it->second->header->find(sname)};
         }
         auto it = by_name.find(sname);
@@ -169,6 +167,12 @@ std::vector<TensorBytes> checkpoint_tensors(const HfModel& m, const Bf16Model& m
     return out;
 }
 
+const Result<Bf16Model>& bf16_model(ViewContext& ctx, const HfModel& m) {
+    auto& slot = ctx.bf16_models[&m];
+    if (!slot) slot = std::make_shared<const Result<Bf16Model>>(bf16_model(m));
+    return *slot;
+}
+
 Result<VirtualFilePtr> bf16_side_file(const HfModel& m, const Bf16Model& model, const PlainFile& f, const std::string& view) {
     auto text_file = [&](const std::string& text) {
         ExtentListBuilder b;
@@ -177,14 +181,13 @@ Result<VirtualFilePtr> bf16_side_file(const HfModel& m, const Bf16Model& model, 
                                                             f.file->mtime_sec()));
     };
     const bool converted = !model.shards.empty();  // an unquantized checkpoint keeps every file as-is
-    if (converted && f.file == m.index) {
-        auto idx = hf::read_index(FileByteReader(*f.file));
-        if (!idx) return idx.error();
+    if (converted && f.file == m.index && m.weight_map) {
         std::vector<std::pair<std::string, std::string>> map;
-        for (auto& e : idx->weight_map) {
-            if (model.index_drop.count(e.first)) continue;
-            auto renamed = model.index_rename.find(e.first);
-            map.push_back({renamed == model.index_rename.end() ? e.first : renamed->second, e.second});
+        map.reserve(m.weight_map->entries.size());
+        for (auto& e : m.weight_map->entries) {
+            if (model.index_drop.count(e.tensor)) continue;
+            auto renamed = model.index_rename.find(e.tensor);
+            map.push_back({renamed == model.index_rename.end() ? e.tensor : renamed->second, m.weight_map->file(e)});
         }
         return text_file(hf::write_index(map));
     }
@@ -205,7 +208,7 @@ void Bf16View::build(ViewContext& ctx) const {
     ctx.tree.ensure_dir(root, root);
     for (const auto& m : ctx.catalog.hf_models) {
         if (!m.usable) continue;
-        auto model = bf16_model(m);
+        const auto& model = bf16_model(ctx, m);
         if (!model) {
             ctx.report.problems.push_back({root, m.rel_dir, model.error().offset, model.error().message});
             continue;

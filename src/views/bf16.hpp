@@ -30,6 +30,8 @@ struct Bf16Model {
 
 // Computes it; an error names the file, offset and reason (used by layers/ for FP8 sources too).
 Result<Bf16Model> bf16_model(const HfModel& model);
+// The same, computed once per checkpoint for the whole tree build.
+const Result<Bf16Model>& bf16_model(ViewContext& ctx, const HfModel& model);
 
 // Every tensor of the checkpoint in shard order, as the views that re-slice it (layers/, llama2c/)
 // read it: from `model` when the checkpoint is quantized, else straight from the shards.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <unordered_map>
 
 #include "formats/gguf.hpp"
@@ -121,7 +122,7 @@ void LayersView::build(ViewContext& ctx) const {
     for (const auto& m : ctx.catalog.hf_models) {
         if (!m.usable) continue;
         // Tensor bytes: from the bf16/ form when the checkpoint is quantized, else from the shards.
-        auto bf16 = bf16_model(m);
+        const auto& bf16 = bf16_model(ctx, m);
         if (!bf16) {
             ctx.report.problems.push_back({root, m.rel_dir, bf16.error().offset, bf16.error().message});
             continue;
@@ -153,10 +154,15 @@ void LayersView::build(ViewContext& ctx) const {
             alias.name = plan.tied_alias;
             tensors[plan.tied_alias] = alias;
         }
+        // AirLLM's per-module file of a layer and the generic per-layer file hold the same
+        // tensors: one VirtualFile serves both paths (half the memory, one cached copy).
+        std::map<std::vector<std::string>, VirtualFilePtr> made;
         auto file_of = [&](const std::vector<std::string>& members) {
+            auto& slot = made[members];
+            if (slot) return slot;
             std::vector<TensorBytes> t;
             for (const auto& n : members) t.push_back(tensors.at(n));
-            return safetensors_file(std::move(t), root, sources, mtime);
+            return slot = safetensors_file(std::move(t), root, sources, mtime);
         };
 
         const std::string dir = join_rel(root, m.rel_dir);

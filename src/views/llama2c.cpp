@@ -38,7 +38,7 @@ void Llama2cView::build(ViewContext& ctx) const {
             continue;  // not a Llama-family checkpoint: nothing to show here
         const std::string what = m.rel_dir.empty() ? "model" : m.rel_dir;
         auto refuse = [&](const std::string& why) { ctx.report.problems.push_back({root, m.config->rel(), 0, why}); };
-        auto bf16 = bf16_model(m);
+        const auto& bf16 = bf16_model(ctx, m);
         if (!bf16) {
             ctx.report.problems.push_back({root, m.rel_dir, bf16.error().offset, bf16.error().message});
             continue;

@@ -31,10 +31,8 @@ std::vector<std::unique_ptr<View>> make_views() {
 
 VirtualTree build_tree(const Catalog& catalog, const ViewOptions& options, ViewReport& report) {
     VirtualTree tree;
-    for (const auto& view : make_views()) {
-        ViewContext ctx{catalog, options, tree, report};
-        view->build(ctx);
-    }
+    ViewContext ctx{catalog, options, tree, report, {}};  // one context: what one view computes, the next reuses
+    for (const auto& view : make_views()) view->build(ctx);
     uint64_t control = tree.ensure_dir(".weightfs", "");
     tree.add(control, "status", NodeKind::Status, nullptr, "");
     tree.add(control, "models", NodeKind::Models, nullptr, "");
