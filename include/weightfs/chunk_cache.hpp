@@ -31,6 +31,9 @@ public:
         ~Pin() { release(); }
         const uint8_t* data() const { return data_; }
         size_t size() const { return size_; }
+        // False when this lookup had to fill the chunk or wait for a fill: the reader was ahead
+        // of prefetch.
+        bool was_ready() const { return was_ready_; }
         void release();
 
     private:
@@ -39,6 +42,7 @@ public:
         size_t slot_ = 0;
         const uint8_t* data_ = nullptr;
         size_t size_ = 0;
+        bool was_ready_ = false;
     };
 
     // Returns chunk `index` of `file` pinned, producing it in the calling thread on a miss.

@@ -35,7 +35,7 @@ struct EngineConfig {
     uint64_t chunk_size = 2ull << 20;
     unsigned threads = 0;        // worker threads; 0 = one per core
     unsigned fuse_threads = 0;   // FUSE loop threads, to size the minimum cache
-    unsigned prefetch = 8;       // chunks ahead of a sequential reader
+    unsigned prefetch = 8;       // most chunks ahead of a sequential reader (the window grows to it)
     std::string preload;         // glob of mount paths to warm at start
     ViewOptions views;
     Serve serve = Serve::Lazy;
@@ -48,6 +48,10 @@ struct OpenFile {
     VirtualFilePtr file;
     std::atomic<uint64_t> next_offset{0};
     std::atomic<uint64_t> prefetched_to{0};  // chunk index prefetch has been queued up to
+    // Prefetch depth for this reader: starts small and doubles (up to prefetch=) each time a
+    // sequential read finds its chunk not ready — the reader outran the fills — so a slow
+    // consumer does not flood the cache and a fast one gets the whole pool working ahead of it.
+    std::atomic<unsigned> window{0};
     std::string served = "lazy";             // how this open is served, for status
 };
 

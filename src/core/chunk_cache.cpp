@@ -15,6 +15,7 @@ ChunkCache::Pin& ChunkCache::Pin::operator=(Pin&& o) noexcept {
         slot_ = o.slot_;
         data_ = o.data_;
         size_ = o.size_;
+        was_ready_ = o.was_ready_;
         o.cache_ = nullptr;
     }
     return *this;
@@ -78,7 +79,8 @@ Result<ChunkCache::Pin> ChunkCache::get(const VirtualFile& file, uint64_t index)
         Slot& s = slots_[i];
         s.pins++;
         s.referenced = true;
-        if (s.state == State::Filling) {
+        const bool ready = s.state != State::Filling;
+        if (!ready) {
             stats_.waits.fetch_add(1, std::memory_order_relaxed);
             cv_.wait(lock, [&] { return s.state != State::Filling; });
         } else {
@@ -94,6 +96,7 @@ Result<ChunkCache::Pin> ChunkCache::get(const VirtualFile& file, uint64_t index)
         p.slot_ = i;
         p.data_ = memory_ + i * chunk_;
         p.size_ = s.valid;
+        p.was_ready_ = ready;
         return p;
     }
 

@@ -121,6 +121,7 @@ std::unique_ptr<OpenFile> Engine::open(uint64_t ino) {
     auto f = std::make_unique<OpenFile>();
     f->ino = ino;
     f->file = n->file;
+    f->window = std::min(2u, config_.prefetch);
     std::lock_guard lock(open_mu_);
     open_counts_[ino]++;
     return f;
@@ -181,7 +182,10 @@ Result<ReadReply> Engine::read(OpenFile& f, uint64_t offset, size_t len) {
     uint64_t expected = f.next_offset.load(std::memory_order_relaxed);
     bool sequential = offset + chunk >= expected && offset <= expected + chunk;
     f.next_offset.store(offset + len, std::memory_order_relaxed);
+    const unsigned initial = std::min(2u, config_.prefetch);
+    if (!sequential) f.window.store(initial, std::memory_order_relaxed);
     if (sequential && config_.prefetch > 0) prefetch_after(f, last);
+    bool behind = false;
 
     for (uint64_t c = first; c <= last; ++c) {
         uint64_t cstart = c * chunk;
@@ -204,8 +208,13 @@ Result<ReadReply> Engine::read(OpenFile& f, uint64_t offset, size_t len) {
             reply.owned.push_back(std::move(own));
             continue;
         }
+        behind = behind || !pin->was_ready();
         reply.iov.push_back(iovec{const_cast<uint8_t*>(pin->data()) + from, static_cast<size_t>(to - from)});
         reply.pins.push_back(std::move(pin).value());
+    }
+    if (sequential && behind) {
+        unsigned w = f.window.load(std::memory_order_relaxed);
+        f.window.store(std::min(config_.prefetch, std::max(initial, 2 * w)), std::memory_order_relaxed);
     }
     stats_.read_bytes.fetch_add(len, std::memory_order_relaxed);
     return reply;
@@ -213,7 +222,8 @@ Result<ReadReply> Engine::read(OpenFile& f, uint64_t offset, size_t len) {
 
 void Engine::prefetch_after(OpenFile& f, uint64_t chunk) {
     const uint64_t n_chunks = (f.file->size() + config_.chunk_size - 1) / config_.chunk_size;
-    uint64_t want = std::min<uint64_t>(chunk + config_.prefetch, n_chunks - 1);
+    const unsigned depth = std::max(1u, f.window.load(std::memory_order_relaxed));
+    uint64_t want = std::min<uint64_t>(chunk + depth, n_chunks - 1);
     uint64_t done = f.prefetched_to.load(std::memory_order_relaxed);
     if (done >= want && done <= want + config_.prefetch) return;  // already queued (or reader jumped back)
     uint64_t from = (done > chunk && done < want) ? done + 1 : chunk + 1;
@@ -274,7 +284,7 @@ std::string Engine::status_text() {
     o << "page_note: " << arena_->page_note() << "\n";
     o << "hugepages_reserved: " << arena_->reserved_hugepages() << "\n";
     o << "numa: " << arena_->numa_report() << "\n";
-    o << "threads: " << config_.threads << " workers, prefetch " << config_.prefetch << " chunks\n";
+    o << "threads: " << config_.threads << " workers, prefetch up to " << config_.prefetch << " chunks (adaptive per reader)\n";
     const char* serve_names[] = {"lazy", "auto", "passthrough", "hugetlb"};
     o << "serve: " << serve_names[static_cast<int>(config_.serve)];
     if (hugetlb_) o << " (hugetlbfs at " << hugetlb_->mount_path() << ", " << hugetlb_->files() << " files, "

@@ -108,3 +108,33 @@ TEST(Engine, PreloadWarmsMatchingFiles) {
     EXPECT_EQ((*e)->stats().preload_done, 770048u);
     EXPECT_NE((*e)->status_text().find("100%"), std::string::npos);
 }
+
+TEST(Engine, PrefetchWindowGrowsForAReaderThatOutrunsItAndResetsOnASeek) {
+    test::TempDir src;
+    test::write_file(src / "a.bin", std::vector<uint8_t>(8u << 20, 3));
+    EngineConfig cfg;
+    cfg.source = src.path();
+    cfg.arena.bytes = 64ull << 20;
+    cfg.chunk_size = 64 << 10;
+    cfg.prefetch = 16;
+    cfg.threads = 1;
+    cfg.fuse_threads = 1;
+    auto e = Engine::create(cfg);
+    ASSERT_TRUE(e.ok() && (*e)->start().ok());
+    const Node* n = (*e)->tree().lookup((*e)->tree().lookup(VirtualTree::kRoot, "concat")->ino, "a.bin");
+    auto f = (*e)->open(n->ino);
+    EXPECT_EQ(f->window.load(), 2u);
+    // Each read is exactly the next chunk; the first ones find nothing prefetched yet (misses),
+    // so the window doubles until it reaches prefetch=.
+    unsigned max_seen = 0;
+    for (uint64_t off = 0; off < (4u << 20); off += 64 << 10) {
+        ASSERT_TRUE((*e)->read(*f, off, 64 << 10).ok());
+        max_seen = std::max(max_seen, f->window.load());
+    }
+    EXPECT_EQ(max_seen, 16u);
+    EXPECT_LE(f->window.load(), 16u);
+    // A seek: not sequential, back to the initial window.
+    ASSERT_TRUE((*e)->read(*f, 7u << 20, 4096).ok());
+    EXPECT_EQ(f->window.load(), 2u);
+    (*e)->close(*f);
+}
