@@ -23,7 +23,7 @@ public:
     const std::string& view() const { return view_; }
     const std::vector<std::string>& sources() const { return sources_; }
     const std::vector<Extent>& extents() const { return extents_; }
-    uint32_t mode() const { return mode_; }
+    uint32_t mode() const { return mode_; }  // the given mode, narrowed to its sources' permissions
     int64_t mtime() const { return mtime_; }
 
     // Cache key: unique per VirtualFile for the life of the process.

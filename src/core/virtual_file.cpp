@@ -17,7 +17,16 @@ VirtualFile::VirtualFile(std::string view, std::vector<Extent> extents, uint64_t
       sources_(std::move(sources)),
       mode_(mode),
       mtime_(mtime),
-      id_(next_file_id.fetch_add(1)) {}
+      id_(next_file_id.fetch_add(1)) {
+    // Never more readable than what it is made from: a 0600 model stays private in every view.
+    const SourceFile* last = nullptr;
+    for (const auto& e : extents_) {
+        const SourceFile* src = e.piece ? e.piece->source() : nullptr;
+        if (!src || src == last) continue;
+        last = src;
+        mode_ &= (src->mode() & 0777) | ~0777u;
+    }
+}
 
 Status VirtualFile::produce(uint64_t offset, size_t len, uint8_t* dst) const {
     if (offset > size_ || len > size_ - offset) return make_error(EIO, "internal: read past end of virtual file");

@@ -66,7 +66,7 @@ void fill_attr(AdapterState& s, const Node& n, struct stat& st) {
                 st.st_size = static_cast<off_t>(s.engine->symlink_target_for(*n.file).size());
                 break;
             }
-            st.st_mode = S_IFREG | (n.file->mode() & 0555) | 0444;
+            st.st_mode = S_IFREG | (n.file->mode() & 0555);
             st.st_size = static_cast<off_t>(n.file->size());
             break;
         case NodeKind::Status:

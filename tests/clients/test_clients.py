@@ -113,9 +113,13 @@ def main():
         rc = in_root("bash", "-c", "cd /tmp/wfs-build && "
                      "{ meson setup b --buildtype=debugoptimized && ninja -C b -j2; } >build.log 2>&1 || { tail -40 build.log; exit 1; }; "
                      "pkg-config --modversion fuse3 && b/tests/unit_tests --gtest_brief=1 && "
-                     "WEIGHTFS=/tmp/wfs-build/b/src/weightfs WEIGHTFS_TEST_DATA=/tmp/wfs-build/tests/data WEIGHTFS_TEST_SCRATCH_ROOT=1 "
-                     "python3 tests/integration/test_mount.py 2>&1 | tail -4; exit ${PIPESTATUS[0]}")
-        step("weightfs builds in the root against libfuse 3.18 and passes its unit and mount tests there", rc == 0)
+                     "export WEIGHTFS=/tmp/wfs-build/b/src/weightfs WEIGHTFS_TEST_DATA=/tmp/wfs-build/tests/data "
+                     "FAULTFS=/tmp/wfs-build/b/tests/faultfs WEIGHTFS_TEST_SCRATCH_ROOT=1; rc=0; "
+                     "for t in mount faults hostile security; do "
+                     "python3 tests/integration/test_$t.py >t.log 2>&1 || rc=1; echo \"$t: $(tail -1 t.log)\"; "
+                     "[ $rc = 0 ] || tail -30 t.log; done; exit $rc")
+        step("weightfs builds in the root against libfuse 3.18 and passes its unit, mount, fault, hostile-corpus and "
+             "security tests there", rc == 0)
     finally:
         shutil.rmtree(build, ignore_errors=True)
 

@@ -1,0 +1,129 @@
+#!/usr/bin/python3
+"""Privilege and exposure: other users reach the mount only with allow_other; a view file is never
+more readable than its source (a 0600 model stays private in every view, also under allow_other);
+the daemon never runs a program and opens for writing only what it must (traced with strace).
+Read-only behaviour, SOURCE checksums, symlinks out of SOURCE and odd names: test_mount.py."""
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import DATA, WEIGHTFS, Mount, mounted, unmount, wait_mounted  # noqa: E402
+
+REPACK = os.path.join(DATA, "gguf", "repack")
+NOBODY = 65534
+
+
+def as_nobody(code):
+    """Runs Python `code` as uid/gid 65534; returns (exit code, output)."""
+    def drop():
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+    r = subprocess.run([sys.executable, "-c", code], preexec_fn=drop, capture_output=True, text=True)
+    return r.returncode, r.stdout + r.stderr
+
+
+class Exposure(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="weightfs-sec-")
+        os.chmod(self.tmp, 0o755)
+        self.src = os.path.join(self.tmp, "src")
+        os.mkdir(self.src, 0o755)
+        for name, mode in (("public.gguf", 0o644), ("private.gguf", 0o600), ("group.gguf", 0o640)):
+            shutil.copy(os.path.join(REPACK, "tiny-llama-Q4_0.gguf"), os.path.join(self.src, name))
+            os.chmod(os.path.join(self.src, name), mode)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_other_users_only_with_allow_other(self):
+        with Mount(self.src, "cache=16M") as m:
+            os.chmod(m.dir, 0o755)  # the mountpoint's parent must not be what stops them
+            self.assertNotIn("allow_other", mounted(m.mnt))
+            rc, out = as_nobody(f"import os; os.listdir({m.mnt!r})")
+            self.assertNotEqual(rc, 0)
+            self.assertIn("PermissionError", out)
+        with Mount(self.src, "cache=16M,allow_other") as m:
+            os.chmod(m.dir, 0o755)
+            self.assertIn("allow_other", mounted(m.mnt))
+            rc, out = as_nobody(f"import os; print(sorted(os.listdir({m.mnt + '/concat'!r})))")
+            self.assertEqual(rc, 0, out)
+            self.assertIn("public.gguf", out)
+
+    def test_modes_mirror_the_sources_in_every_view(self):
+        with Mount(self.src, "cache=16M,allow_other") as m:
+            os.chmod(m.dir, 0o755)
+            info = mounted(m.mnt)
+            self.assertIn("default_permissions", info)  # the kernel checks modes, not the daemon
+            for view in ("concat", "r4"):
+                for name, want in (("public.gguf", 0o444), ("private.gguf", 0o400), ("group.gguf", 0o440)):
+                    self.assertEqual(stat.S_IMODE(os.stat(m.path(f"{view}/{name}")).st_mode), want, f"{view}/{name}")
+                rc, out = as_nobody(f"open({m.path(view + '/public.gguf')!r}, 'rb').read(16)")
+                self.assertEqual(rc, 0, out)
+                rc, out = as_nobody(f"open({m.path(view + '/private.gguf')!r}, 'rb').read(16)")
+                self.assertNotEqual(rc, 0)
+                self.assertIn("PermissionError", out)
+
+
+@unittest.skipUnless(shutil.which("strace"), "strace is installed by packaging/install-deps.sh --test")
+class DaemonConduct(unittest.TestCase):
+    """The daemon under strace, backgrounded as in production, with every view read: one execve
+    (its own), and the only files it opens for writing are /dev/fuse, /dev/null (daemonizing) and
+    the FUSE bdi's read_ahead_kb."""
+
+    ALLOWED_WRITES = (r"^/dev/fuse$", r"^/dev/null$", r"^/sys/class/bdi/[^/]+/read_ahead_kb$")
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="weightfs-strace-")
+        self.src = os.path.join(self.tmp, "src")
+        self.mnt = os.path.join(self.tmp, "mnt")
+        os.mkdir(self.src)
+        os.mkdir(self.mnt)
+        shutil.copy(os.path.join(REPACK, "tiny-llama-Q4_0.gguf"), self.src)
+        shutil.copytree(os.path.join(DATA, "fp8", "deepseek-tiny"), os.path.join(self.src, "deepseek-tiny"))
+        shutil.copytree(os.path.join(DATA, "layers", "llama-tiny"), os.path.join(self.src, "llama-tiny"))
+        shutil.copytree(os.path.join(DATA, "llama2c", "llama-gqa"), os.path.join(self.src, "llama-gqa"))
+
+    def tearDown(self):
+        unmount(self.mnt)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_no_program_run_and_no_stray_writes(self):
+        trace = os.path.join(self.tmp, "trace")
+        calls = "execve,execveat,open,openat,openat2,creat,rename,renameat,renameat2,unlink,unlinkat,mkdir,mkdirat,truncate,link,symlink"
+        tracer = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=" + calls, "-o", trace,
+                                   WEIGHTFS, self.src, self.mnt, "-o", "cache=16M"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_mounted(self.mnt)
+        for d, _, files in os.walk(self.mnt):
+            for f in files:
+                with open(os.path.join(d, f), "rb") as fh:
+                    fh.read()
+        subprocess.run(["fusermount3", "-u", self.mnt], check=True)
+        tracer.wait(timeout=30)
+        with open(trace) as f:
+            text = f.read()
+        execs = [line for line in text.splitlines() if "execve(" in line and "= 0" in line]
+        self.assertEqual(len(execs), 1, execs)
+        self.assertIn(WEIGHTFS, execs[0])
+        writes = []
+        for line in text.splitlines():
+            if any(c + "(" in line for c in ("rename", "renameat", "renameat2", "unlink", "unlinkat", "mkdir", "mkdirat",
+                                             "truncate", "link", "symlink", "creat")) and "= -1" not in line:
+                writes.append(line)
+            m = re.search(r'open(?:at2?)?\((?:AT_FDCWD, |\d+, )?"([^"]*)", ([A-Z_|]+)', line)
+            if m and re.search(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC", m.group(2)) and "= -1" not in line:
+                if not any(re.match(p, m.group(1)) for p in self.ALLOWED_WRITES):
+                    writes.append(line)
+        self.assertEqual(writes, [], "the daemon wrote where it should not")
+        self.assertGreater(text.count("openat("), 10)  # the trace did see the daemon's work
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
