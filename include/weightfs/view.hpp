@@ -61,6 +61,10 @@ std::vector<std::unique_ptr<View>> make_views();
 // Builds the whole tree: each view's folder plus the .weightfs/ control files.
 VirtualTree build_tree(const Catalog& catalog, const ViewOptions& options, ViewReport& report);
 
+// A name as the line-oriented control files show it: backslash, newline and tab escaped as
+// `ls -b` does, so one record stays one line.
+std::string escape_name(const std::string& text);
+
 // The text of .weightfs/models: what each view shows, and every problem with file, offset, reason.
 std::string render_models(const Catalog& catalog, const ViewReport& report);
 

@@ -314,9 +314,9 @@ std::string Engine::status_text() {
     o << "open_files: " << open_counts_.size() << "\n";
     for (auto& [ino, count] : open_counts_) {
         auto how = served_.find(ino);
-        o << "open: " << tree_.path_of(ino) << " x" << count << " (" << (how == served_.end() ? "lazy" : how->second) << ")\n";
+        o << "open: " << escape_name(tree_.path_of(ino)) << " x" << count << " (" << (how == served_.end() ? "lazy" : how->second) << ")\n";
     }
-    for (auto& [ino, target] : symlinks_) o << "symlink: " << tree_.path_of(ino) << " -> " << target << " (hugetlb)\n";
+    for (auto& [ino, target] : symlinks_) o << "symlink: " << escape_name(tree_.path_of(ino)) << " -> " << target << " (hugetlb)\n";
     return o.str();
 }
 

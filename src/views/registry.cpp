@@ -39,15 +39,26 @@ VirtualTree build_tree(const Catalog& catalog, const ViewOptions& options, ViewR
     return tree;
 }
 
+std::string escape_name(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '\n') out += "\\n";
+        else if (c == '\t') out += "\\t";
+        else out += c;
+    }
+    return out;
+}
+
 std::string render_models(const Catalog& catalog, const ViewReport& report) {
     std::ostringstream out;
-    out << "# weightfs models: SOURCE " << catalog.root << "\n";
+    out << "# weightfs models: SOURCE " << escape_name(catalog.root) << "\n";
     out << "# shown: " << report.shown.size() << "\n";
-    for (const auto& s : report.shown) out << "shown\t" << s.path << "\t" << s.size << "\t" << s.what << "\n";
+    for (const auto& s : report.shown) out << "shown\t" << escape_name(s.path) << "\t" << s.size << "\t" << escape_name(s.what) << "\n";
     size_t n = catalog.problems.size() + report.problems.size();
     out << "# skipped: " << n << " (file, offset, reason)\n";
     auto emit = [&](const Problem& p) {
-        out << "skipped\t" << p.where << "\t" << p.file << "\t" << p.offset << "\t" << p.reason << "\n";
+        out << "skipped\t" << p.where << "\t" << escape_name(p.file) << "\t" << p.offset << "\t" << escape_name(p.reason) << "\n";
     };
     for (const auto& p : catalog.problems) emit(p);
     for (const auto& p : report.problems) emit(p);

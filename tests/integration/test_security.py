@@ -71,6 +71,37 @@ class Exposure(unittest.TestCase):
                 self.assertIn("PermissionError", out)
 
 
+class OddNames(unittest.TestCase):
+    """Spaces, UTF-8, tabs, newlines and backslashes in names: served byte-exactly in every view,
+    and one record per line in .weightfs/models (escaped as `ls -b` does)."""
+
+    NAMES = ("with space.gguf", "modèle ✓.gguf", "tab\tname.gguf", "new\nline.gguf", "back\\slash.gguf")
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="weightfs-names-")
+        for name in self.NAMES:
+            shutil.copy(os.path.join(REPACK, "tiny-llama-Q4_0.gguf"), os.path.join(self.tmp, name))
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_odd_names(self):
+        plain = open(os.path.join(REPACK, "tiny-llama-Q4_0.gguf"), "rb").read()
+        repacked = open(os.path.join(REPACK, "tiny-llama-Q4_0-r4.gguf"), "rb").read()
+        with Mount(self.tmp, "cache=16M") as m:
+            self.assertEqual(sorted(os.listdir(m.path("concat"))), sorted(self.NAMES))
+            for name in self.NAMES:
+                self.assertEqual(open(m.path("concat/" + name), "rb").read(), plain, repr(name))
+                self.assertEqual(open(m.path("r4/" + name), "rb").read(), repacked, repr(name))
+            lines = open(m.path(".weightfs/models"), encoding="utf-8").read().splitlines()
+            shown = [l.split("\t") for l in lines if l.startswith("shown\t")]
+            self.assertTrue(all(len(f) == 4 for f in shown), shown)
+            paths = {f[1] for f in shown}
+            for name in self.NAMES:
+                escaped = name.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+                self.assertIn("r4/" + escaped, paths)
+
+
 @unittest.skipUnless(shutil.which("strace"), "strace is installed by packaging/install-deps.sh --test")
 class DaemonConduct(unittest.TestCase):
     """The daemon under strace, backgrounded as in production, with every view read: one execve
