@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "formats/ggml_types.hpp"
+#include "transforms/repack_simd.hpp"
 
 namespace wfs::repack {
 
@@ -413,8 +414,8 @@ void r_bf16(Blocks x, uint8_t* out) {
 
 using namespace ggml::type;
 const Entry kTable[] = {
-    {Q4_0, 202, 8, 18, r_q_simple<8, 16>},  {Q8_0, 208, 8, 34, r_q_simple<8, 32>},
-    {MXFP4, 353, 8, 17, r_mxfp4},           {IQ4_NL, 220, 4, 18, r_iq4_nl},
+    {Q4_0, 202, 8, 18, r_q_simple<8, 16>, 2, 16},  {Q8_0, 208, 8, 34, r_q_simple<8, 32>, 2, 32},
+    {MXFP4, 353, 8, 17, r_mxfp4, 1, 16},           {IQ4_NL, 220, 4, 18, r_iq4_nl},
     {Q5_0, 206, 4, 22, r_q5_q6_0<false>},   {133 /* Q6_0 */, 233, 4, 26, r_q5_q6_0<true>},
     {IQ4_XS, 223, 8, 136, r_iq4_xs},        {Q2_K, 210, 4, 84, r_q2_k},
     {Q3_K, 211, 4, 110, r_q3_k},            {Q4_K, 212, 4, 144, r_q4_q5_k<false>},
@@ -436,8 +437,18 @@ const Entry* find(int32_t src_type, bool bf16) {
     return nullptr;
 }
 
-void repack_groups(const Entry& e, const uint8_t* in, uint8_t* out, size_t row_bytes, size_t groups) {
+const char* kernel_isa(const Entry& e) {
+    return e.simd_qs_bytes ? simd::isa(e.simd_scale_bytes, e.simd_qs_bytes) : "scalar";
+}
+
+void repack_groups(const Entry& e, const uint8_t* in, uint8_t* out, size_t row_bytes, size_t groups, Kernel kernel) {
     const size_t nb = row_bytes / e.block_bytes, group = row_bytes * e.rows;
+    if (kernel == Kernel::Best && e.simd_qs_bytes) {
+        if (auto fast = simd::find(e.simd_scale_bytes, e.simd_qs_bytes)) {
+            for (size_t g = 0; g < groups; ++g) fast(in + g * group, out + g * group, row_bytes, nb);
+            return;
+        }
+    }
     std::array<const uint8_t*, 16> rows{};
     for (size_t g = 0; g < groups; ++g) {
         const uint8_t* src = in + g * group;

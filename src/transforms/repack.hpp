@@ -17,14 +17,23 @@ struct Entry {
     unsigned block_bytes;   // bytes of one source block (for BF16/F16: one pair of elements)
     // Writes one R-block (rows × block_bytes bytes) from block b of each of the N rows.
     void (*rblock)(const uint8_t* const* blocks, uint8_t* out);
+    // Types whose R-block is a plain 4-byte interleave (scale bytes, quant bytes) have vectorized
+    // group kernels (repack_simd.hpp); 0 when they do not.
+    unsigned simd_scale_bytes = 0, simd_qs_bytes = 0;
 };
+
+enum class Kernel { Best, Scalar };
 
 // The repack table entry for a source type; BF16/F16 only when `bf16` is set (ik builds them
 // only with __AVX512BF16__). nullptr when the type is not repacked.
 const Entry* find(int32_t src_type, bool bf16);
 
-// Repacks `groups` consecutive groups of entry.rows rows of `row_bytes` each from `in` to `out`.
-void repack_groups(const Entry& e, const uint8_t* in, uint8_t* out, size_t row_bytes, size_t groups);
+// Repacks `groups` consecutive groups of entry.rows rows of `row_bytes` each from `in` to `out`,
+// with the vectorized kernel where the type has one (Kernel::Scalar forces the reference path).
+void repack_groups(const Entry& e, const uint8_t* in, uint8_t* out, size_t row_bytes, size_t groups,
+                   Kernel kernel = Kernel::Best);
+// Which kernel Kernel::Best runs for this type: "avx2", "sse2" or "scalar".
+const char* kernel_isa(const Entry& e);
 
 // general.file_type after repacking (llama-quantize's repacked_ftype()); unchanged when not mapped.
 uint32_t repacked_ftype(uint32_t ftype);

@@ -25,6 +25,7 @@
 #include "probes.hpp"
 #include "sources.hpp"
 #include "transforms/fp8.hpp"
+#include "transforms/repack.hpp"
 #include "weightfs/engine.hpp"
 
 namespace fs = std::filesystem;
@@ -224,7 +225,9 @@ int main(int argc, char** argv) {
         const double memcpy_bps = memcpy_rate(), fp8_bps = dequant_rate();
         struct Kernel { std::string name; double bps; };
         std::vector<Kernel> kernels{{std::string("FP8->BF16 (") + wfs::fp8::kernel_isa() + ", output bytes)", fp8_bps}};
-        for (auto [name, type] : quants) kernels.push_back({std::string("repack ") + name, repack_rate(type)});
+        for (auto [name, type] : quants)
+            kernels.push_back({std::string("repack ") + name + " (" + wfs::repack::kernel_isa(*wfs::repack::find(type, false)) + ")",
+                               repack_rate(type)});
 
         std::vector<Case> cases = {{"concat", "raw file", {src + "/raw.bin"}, {"concat/raw.bin"}},
                                    {"concat", "gguf-split set, 4 shards", shards, {"concat/model.gguf"}}};

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <random>
 
+#include "formats/ggml_types.hpp"
 #include "formats/gguf.hpp"
 #include "test_util.hpp"
 #include "transforms/repack.hpp"
@@ -71,4 +72,25 @@ TEST(R4View, RefusesAlignmentOtherThan32) {
         if (p.where == "r4" && p.file == "a64.gguf" && p.reason.find("general.alignment is 64") != std::string::npos) listed = true;
     EXPECT_TRUE(listed);  // ...that r4/ refuses, as ik would write it corrupt
     EXPECT_EQ(tree.lookup(tree.lookup(VirtualTree::kRoot, "r4")->ino, "a64.gguf"), nullptr);
+}
+
+TEST(Repack, VectorizedKernelsMatchTheScalarOnes) {
+    std::mt19937 rng(7);
+    for (int32_t type : {wfs::ggml::type::Q4_0, wfs::ggml::type::Q8_0, wfs::ggml::type::MXFP4}) {
+        const repack::Entry* e = repack::find(type, false);
+        ASSERT_NE(e, nullptr);
+        ASSERT_NE(e->simd_qs_bytes, 0u);
+#if defined(__x86_64__)
+        EXPECT_STREQ(repack::kernel_isa(*e), __builtin_cpu_supports("avx2") && e->simd_qs_bytes == 32 ? "avx2" : "sse2");
+#endif
+        for (size_t nb : {1u, 3u, 17u}) {
+            const size_t row_bytes = nb * e->block_bytes, groups = 5;
+            std::vector<uint8_t> in(row_bytes * e->rows * groups), fast(in.size()), scalar(in.size(), 0xAA);
+            for (auto& b : in) b = static_cast<uint8_t>(rng());
+            repack::repack_groups(*e, in.data(), fast.data(), row_bytes, groups, repack::Kernel::Best);
+            repack::repack_groups(*e, in.data(), scalar.data(), row_bytes, groups, repack::Kernel::Scalar);
+            EXPECT_EQ(fast, scalar) << "type " << type << ", " << nb << " blocks per row";
+        }
+    }
+    EXPECT_STREQ(repack::kernel_isa(*repack::find(wfs::ggml::type::Q4_K, false)), "scalar");
 }
