@@ -221,8 +221,11 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info*
     guarded(req, "read", [&] {
         auto* h = reinterpret_cast<Handle*>(fi->fh);
         if (!h->file) {
+            // Replied from a copy: once the kernel has the bytes the reader may close, and the
+            // RELEASE (on another thread) frees the handle while this writev is still returning.
             size_t start = std::min<size_t>(static_cast<size_t>(off), h->text.size());
-            return (void)fuse_reply_buf(req, h->text.data() + start, std::min(size, h->text.size() - start));
+            const std::string part = h->text.substr(start, std::min(size, h->text.size() - start));
+            return (void)fuse_reply_buf(req, part.data(), part.size());
         }
         auto reply = state(req).engine->read(*h->file, static_cast<uint64_t>(off), size);
         if (!reply) return (void)fuse_reply_err(req, reply.error().code);

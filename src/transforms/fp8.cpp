@@ -106,17 +106,22 @@ Status DequantPiece::produce_elements(uint64_t first, uint64_t count, uint16_t* 
 
     uint64_t i = first, end = first + count;
     const uint8_t* s = src.data();
+    std::vector<Run> runs;  // E4M3: collected and converted in one call
     while (i < end) {
         uint64_t r = i / cols_, c = i % cols_;
         const bool blocks = layout_ == ScaleLayout::Block128;
-        uint64_t block_end = std::min({end - i, blocks ? kBlock - c % kBlock : cols_ - c, cols_ - c});  // one scale
+        uint64_t block_end = std::min({end - i, blocks ? kBlock - c % kBlock : cols_ - c, cols_ - c, uint64_t{1} << 30});  // one scale
         const float scale = scales[(r / rows_per_scale - g0) * grid_cols_ + (blocks ? c / kBlock : 0)];
-        if (e4m3_) dequant_run_e4m3(s, block_end, scale, dst);
-        else dequant_run(s, block_end, table_, scale, dst);
+        if (e4m3_) {
+            runs.push_back({static_cast<uint32_t>(block_end), scale});
+        } else {
+            dequant_run(s, block_end, table_, scale, dst);
+            dst += block_end;
+        }
         s += block_end;
-        dst += block_end;
         i += block_end;
     }
+    if (e4m3_) dequant_runs_e4m3(src.data(), runs.data(), runs.size(), dst);
     return {};
 }
 

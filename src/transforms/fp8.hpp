@@ -35,6 +35,12 @@ void dequant_run(const uint8_t* src, size_t count, const float* table, float sca
 // The same for E4M3FN computed arithmetically (no table), so the compiler vectorizes it; AVX-512,
 // AVX2 and baseline x86-64 versions are compiled and one is chosen at run time.
 void dequant_run_e4m3(const uint8_t* src, size_t count, float scale, uint16_t* dst);
+// Consecutive runs of E4M3FN, each with its own scale, in one call.
+struct Run {
+    uint32_t count;
+    float scale;
+};
+void dequant_runs_e4m3(const uint8_t* src, const Run* runs, size_t n, uint16_t* dst);
 // The instruction set the dispatcher picked, for reports.
 const char* kernel_isa();
 

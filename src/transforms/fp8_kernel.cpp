@@ -10,10 +10,8 @@ namespace wfs::fp8 {
 // Branch-free so that GCC vectorizes it: an E4M3FN byte becomes fp32 bits directly (normal:
 // exponent + 120 and mantissa moved up; subnormal: m × 2^-9, exact), one fp32 multiply, then the
 // integer round-to-nearest-even. Bit-identical to the table path (checked in the unit tests).
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-void dequant_run_e4m3(const uint8_t* __restrict src, size_t count, float scale, uint16_t* __restrict dst) {
+static inline __attribute__((always_inline)) void run_e4m3(const uint8_t* __restrict src, size_t count, float scale,
+                                                            uint16_t* __restrict dst) {
     for (size_t i = 0; i < count; ++i) {
         const uint32_t b = src[i], x = b & 0x7F;
         // Selections as masks, not branches, so the loop vectorizes.
@@ -26,6 +24,26 @@ void dequant_run_e4m3(const uint8_t* __restrict src, size_t count, float scale, 
         const uint32_t nan_out = 0u - static_cast<uint32_t>((u & 0x7FFFFFFFu) > 0x7F800000u);
         const uint32_t r = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
         dst[i] = static_cast<uint16_t>((r & ~nan_out) | (0x7FC0u & nan_out));
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void dequant_run_e4m3(const uint8_t* __restrict src, size_t count, float scale, uint16_t* __restrict dst) {
+    run_e4m3(src, count, scale, dst);
+}
+
+// Many runs per call: the ISA dispatch and the loop set-up are paid once per range, not once per
+// 128-element scale block.
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void dequant_runs_e4m3(const uint8_t* __restrict src, const Run* runs, size_t n, uint16_t* __restrict dst) {
+    for (size_t r = 0; r < n; ++r) {
+        run_e4m3(src, runs[r].count, runs[r].scale, dst);
+        src += runs[r].count;
+        dst += runs[r].count;
     }
 }
 

@@ -136,6 +136,18 @@ TEST(Fp8, VectorizedKernelMatchesTheTablePathBitForBit) {
             fp8::dequant_run_e4m3(codes.data(), len, s, b.data());
             ASSERT_EQ(a, b) << "scale " << s << " len " << len << " isa " << fp8::kernel_isa();
         }
+    // Many runs in one call, each with its own scale and length, equal to one call per run.
+    std::vector<fp8::Run> runs;
+    for (size_t at = 0, k = 0; at < codes.size(); ++k) {
+        uint32_t n = std::min<uint32_t>(static_cast<uint32_t>(codes.size() - at), 1 + rng() % 140);
+        runs.push_back({n, scales[k % scales.size()]});
+        at += n;
+    }
+    std::vector<uint16_t> whole(codes.size()), each(codes.size());
+    fp8::dequant_runs_e4m3(codes.data(), runs.data(), runs.size(), whole.data());
+    for (size_t r = 0, at = 0; r < runs.size(); at += runs[r].count, ++r)
+        fp8::dequant_run(codes.data() + at, runs[r].count, e4, runs[r].scale, each.data() + at);
+    EXPECT_EQ(whole, each);
 }
 
 TEST(Fp8, AnySubRangeOfADequantizedTensorIsExact) {
