@@ -76,6 +76,9 @@ public:
     std::string status_text();
 
     std::unique_ptr<OpenFile> open(uint64_t ino);
+    // EIO (logged) when a source of the file changed since the scan: refused at open, before
+    // a consumer can map it.
+    Status check_sources(uint64_t ino);
     void close(OpenFile& f);
     // The materialized backing file for passthrough (filled on first use), or why not.
     Result<int> backing_fd(OpenFile& f);

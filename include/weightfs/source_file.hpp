@@ -32,11 +32,15 @@ public:
     uint32_t mode() const { return mode_; }
     int64_t mtime_sec() const { return mtime_ns_ / 1000000000; }
     bool stale() const { return stale_.load(std::memory_order_relaxed); }
+    // Checks now (not only at the next read) that the file is still the one scanned; turns it
+    // stale and returns the EIO error when it is not.
+    Status verify() const;
 
 private:
     SourceFile() = default;
-    // Empty when the file is as scanned; else why not (and the file turns stale).
+    // Empty when the file is as scanned; else why not.
     std::string changed() const;
+    Status mark_stale(const std::string& why) const;
     Status stale_error() const;
 
     int fd_ = -1;

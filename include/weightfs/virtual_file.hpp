@@ -26,6 +26,11 @@ public:
     uint32_t mode() const { return mode_; }  // the given mode, narrowed to its sources' permissions
     int64_t mtime() const { return mtime_; }
 
+    // Every source file it reads (once each): checked at open, so a file whose source changed
+    // fails there, before a consumer maps it (a MAP_POPULATE over pages that cannot be read
+    // never returns on Linux 6.x).
+    Status verify_sources() const;
+
     // Cache key: unique per VirtualFile for the life of the process.
     uint64_t id() const { return id_; }
 
@@ -35,6 +40,7 @@ private:
     uint64_t size_;
     std::vector<std::string> sources_;  // source paths relative to SOURCE
     uint32_t mode_;
+    std::vector<const SourceFile*> source_files_;  // kept alive by the extents' pieces
     int64_t mtime_;
     uint64_t id_;
 };

@@ -127,6 +127,17 @@ std::unique_ptr<OpenFile> Engine::open(uint64_t ino) {
     return f;
 }
 
+Status Engine::check_sources(uint64_t ino) {
+    const Node* n = tree_.get(ino);
+    if (!n || n->kind != NodeKind::File) return {};
+    Status st = n->file->verify_sources();
+    if (!st) {
+        stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
+        log_read_error(tree_.path_of(ino), st.error());
+    }
+    return st;
+}
+
 Result<int> Engine::backing_fd(OpenFile& f) {
     if (!store_) return make_error(ENOTSUP, "no backing store");
     return store_->file(*f.file, *pool_, config_.threads + 1);
@@ -165,7 +176,7 @@ void Engine::log_read_error(const std::string& path, const Error& e) {
         if (now - last < std::chrono::seconds(1)) return;
         last = now;
     }
-    spdlog::error("read of {} failed: {} (EIO to the reader)", path, e.message);
+    spdlog::error("serving {} failed: {} (EIO to the reader)", path, e.message);
 }
 
 Result<ReadReply> Engine::read(OpenFile& f, uint64_t offset, size_t len) {

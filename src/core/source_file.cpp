@@ -50,9 +50,28 @@ std::string SourceFile::changed() const {
     if (::stat(path_.c_str(), &st) != 0)
         return errno == ENOENT ? std::string("deleted") : std::string("cannot stat: ") + std::strerror(errno);
     if (st.st_dev != dev_ || st.st_ino != ino_) return "replaced by another file";
+    if (static_cast<uint64_t>(st.st_size) < size_)
+        return "truncated from " + std::to_string(size_) + " to " + std::to_string(st.st_size) + " bytes: offset " +
+               std::to_string(st.st_size) + " onwards is gone";
     if (static_cast<uint64_t>(st.st_size) != size_)
         return "size changed from " + std::to_string(size_) + " to " + std::to_string(st.st_size);
     if (mtime_ns(st) != mtime_ns_) return "modified (mtime changed)";
+    return {};
+}
+
+Status SourceFile::mark_stale(const std::string& why) const {
+    std::lock_guard lock(stale_mu);
+    if (!stale()) {
+        stale_reason_ = why;
+        stale_.store(true);
+    }
+    return stale_error();
+}
+
+Status SourceFile::verify() const {
+    if (stale()) return stale_error();
+    std::string why = changed();
+    if (!why.empty()) return mark_stale(why);
     return {};
 }
 
@@ -77,14 +96,7 @@ Status SourceFile::read_exact(uint64_t offset, size_t len, void* dst) const {
     }
     // Checked after the read, so bytes read while the file changed are never used.
     std::string why = changed();
-    if (!why.empty()) {
-        std::lock_guard lock(stale_mu);
-        if (!stale()) {
-            stale_reason_ = why;
-            stale_.store(true);
-        }
-        return stale_error();
-    }
+    if (!why.empty()) return mark_stale(why);
     if (done < len)
         return make_error(EIO, rel_ + ": unexpected end of file at offset " + std::to_string(offset + done) +
                                    " (needed " + std::to_string(len - done) + " more bytes)",

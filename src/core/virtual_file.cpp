@@ -25,7 +25,13 @@ VirtualFile::VirtualFile(std::string view, std::vector<Extent> extents, uint64_t
         if (!src || src == last) continue;
         last = src;
         mode_ &= (src->mode() & 0777) | ~0777u;
+        if (std::find(source_files_.begin(), source_files_.end(), src) == source_files_.end()) source_files_.push_back(src);
     }
+}
+
+Status VirtualFile::verify_sources() const {
+    for (const SourceFile* f : source_files_) WFS_TRY(f->verify());
+    return {};
 }
 
 Status VirtualFile::produce(uint64_t offset, size_t len, uint8_t* dst) const {

@@ -163,6 +163,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         const Node* n = s.engine->tree().get(ino);
         if (!n) return (void)fuse_reply_err(req, ENOENT);
         if (n->kind == NodeKind::Directory) return (void)fuse_reply_err(req, EISDIR);
+        if (n->kind == NodeKind::File && !s.engine->check_sources(ino).ok()) return (void)fuse_reply_err(req, EIO);
         auto h = std::make_unique<Handle>();
         if (n->kind == NodeKind::File) {
             h->file = s.engine->open(ino);

@@ -61,14 +61,14 @@ class SourceChanges(unittest.TestCase):
         new = read_bytes(os.path.join(REPACK, "tiny-llama-Q8_0-r4.gguf"))  # same size, other bytes
         self.assertEqual(len(new), len(self.old))
         with Mount(self.src, "cache=64M,chunk=64K,prefetch=0", expect_errors=True) as m:
-            # The first chunk of each file (in concat/ and r4/) is read, so it is in the cache.
-            r4_old = {}
+            # Each file (in concat/ and r4/) is opened and its first chunk read, so it is cached.
+            fds, first = {}, {}
             for name in changed:
                 for view in ("concat", "r4"):
-                    first = next(direct_pieces(m.path(f"{view}/{name}.gguf"), PIECE))[1]
-                    self.assertIsInstance(first, bytes)
-                    r4_old[view, name] = first
-                self.assertEqual(r4_old["concat", name], self.old[:PIECE])
+                    fd = os.open(m.path(f"{view}/{name}.gguf"), os.O_RDONLY | os.O_DIRECT)
+                    fds[view, name] = fd
+                    first[view, name] = os.pread(fd, PIECE, 0)
+                self.assertEqual(first["concat", name], self.old[:PIECE])
             time.sleep(0.02)  # the rewrites below must carry a later mtime than the scan saw
             os.truncate(os.path.join(self.src, "truncated.gguf"), len(self.old) // 2)
             with open(os.path.join(self.src, "replaced.tmp"), "wb") as f:
@@ -81,16 +81,24 @@ class SourceChanges(unittest.TestCase):
 
             for name in changed:
                 for view in ("concat", "r4"):
-                    path = m.path(f"{view}/{name}.gguf")
-                    size = os.stat(path).st_size
-                    results = list(direct_pieces(path, size))
-                    for off, got in results:
+                    path, fd = m.path(f"{view}/{name}.gguf"), fds[view, name]
+                    # Through the descriptor opened before: the cached chunk as it was, then EIO.
+                    for off in range(0, os.fstat(fd).st_size, PIECE):
+                        try:
+                            got = os.pread(fd, PIECE, off)
+                        except OSError as e:
+                            got = e.errno
                         if off == 0:
-                            self.assertEqual(got, r4_old[view, name], (view, name))  # cached before the change
+                            self.assertEqual(got, first[view, name], (view, name))
                         else:
                             self.assertEqual(got, errno.EIO, f"{view}/{name}.gguf at {off}: not EIO after the change")
+                    os.close(fd)
+                    # A new open fails at once (before a consumer could map pages it cannot read).
+                    with self.assertRaises(OSError) as cm:
+                        os.open(path, os.O_RDONLY)
+                    self.assertEqual(cm.exception.errno, errno.EIO)
             log = m.log_text()
-            for name, why in (("truncated", "size changed from 1441728 to 720864"), ("replaced", "replaced by another file"),
+            for name, why in (("truncated", "truncated from 1441728 to 720864 bytes: offset 720864 onwards is gone"), ("replaced", "replaced by another file"),
                               ("deleted", "deleted"), ("rewritten", "modified (mtime changed)")):
                 self.assertIn(f"{name}.gguf: source changed since the mount scanned it ({why}); remount", log)
             # The model nobody touched is still served exactly, in both views.

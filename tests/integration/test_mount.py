@@ -634,15 +634,19 @@ class R4Options(unittest.TestCase):
             models = read_bytes(m.path(".weightfs/models")).decode()
             self.assertFalse(os.path.exists(m.path("r4/unknown-type.gguf")))
             self.assertTrue(any("unknown-type.gguf" in l and "unknown ggml type id 77" in l for l in models.splitlines()), models)
-            # Truncated under the mount: EIO for the missing bytes, never zeros.
+            # Truncated under the mount: EIO for the missing bytes (never zeros) on a file opened
+            # before, and at open after.
             size = os.path.getsize(m.path("r4/tiny-llama-Q4_K_S.gguf"))
-            os.truncate(os.path.join(self.tmp, "tiny-llama-Q4_K_S.gguf"), size // 2)
             fd = os.open(m.path("r4/tiny-llama-Q4_K_S.gguf"), os.O_RDONLY)
+            os.truncate(os.path.join(self.tmp, "tiny-llama-Q4_K_S.gguf"), size // 2)
             with self.assertRaises(OSError) as cm:
                 os.pread(fd, 4096, size - 5000)
             os.close(fd)
             self.assertEqual(cm.exception.errno, errno.EIO)
-            self.assertIn("tiny-llama-Q4_K_S.gguf: source changed since the mount scanned it (size changed", m.log_text())
+            with self.assertRaises(OSError) as cm:
+                os.open(m.path("r4/tiny-llama-Q4_K_S.gguf"), os.O_RDONLY)
+            self.assertEqual(cm.exception.errno, errno.EIO)
+            self.assertIn("tiny-llama-Q4_K_S.gguf: source changed since the mount scanned it (truncated from", m.log_text())
 
 
 L2C = os.path.join(DATA, "llama2c")

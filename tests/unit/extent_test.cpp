@@ -58,7 +58,7 @@ TEST(Extents, ATruncatedSourceIsAnErrorNotZeros) {
     auto st = vf.produce(0, 4096, buf.data());
     ASSERT_FALSE(st.ok());
     EXPECT_EQ(st.error().code, EIO);
-    EXPECT_NE(st.error().message.find("f: source changed since the mount scanned it (size changed from 4096 to 1000)"),
+    EXPECT_NE(st.error().message.find("f: source changed since the mount scanned it (truncated from 4096 to 1000 bytes: offset 1000 onwards is gone)"),
               std::string::npos) << st.error().message;
     // Stale for good: even the bytes still in the file are not served (they may belong to another version).
     auto again = vf.produce(0, 100, buf.data());
