@@ -31,7 +31,7 @@ public:
     uint64_t size() const { return size_; }
     uint32_t mode() const { return mode_; }
     int64_t mtime_sec() const { return mtime_ns_ / 1000000000; }
-    bool stale() const { return stale_.load(std::memory_order_relaxed); }
+    bool stale() const { return stale_.load(std::memory_order_acquire); }  // pairs with the store after stale_reason_
     // Checks now (not only at the next read) that the file is still the one scanned; turns it
     // stale and returns the EIO error when it is not.
     Status verify() const;
