@@ -9,14 +9,20 @@
 #include "views/concat.hpp"
 #include "views/gguf_models.hpp"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 namespace wfs {
 
 namespace {
 
+// CPUID.(EAX=7, ECX=1):EAX bit 5, read directly: clang's __builtin_cpu_supports does not know
+// "avx512bf16" (a clang build used to say no on a CPU that has it, and serve a different r4/).
 bool cpu_has_avx512_bf16() {
-#if defined(__x86_64__) && defined(__GNUC__) && (__GNUC__ >= 12)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512bf16");
+#if defined(__x86_64__)
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5));
 #else
     return false;
 #endif
