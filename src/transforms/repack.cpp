@@ -154,19 +154,37 @@ inline void scale_min_k4(int j, const uint8_t* q, int& sc, int& m) {
     }
 }
 
-template <bool Q5>
-void r_q4_q5_k(Blocks x, uint8_t* out) {
+}  // namespace
+
+// d, dmin and the 6-bit scales/mins of 4 Q4_K/Q5_K rows, re-packed (scales_l, scales_h).
+void q4k_header(const uint8_t* const* x, uint8_t* out) {
     uint8_t* scales_h = out + 16;
     uint8_t* scales_l = out + 32;
-    uint8_t* qh = out + 64;
-    uint8_t* qs = Q5 ? out + 64 + 128 : out + 64;
     std::memset(scales_h, 0, 16);
-    if (Q5) std::memset(qh, 0, 128);
     for (int k = 0; k < 4; ++k) {
         const uint8_t* b = x[k];
         std::memcpy(out + 2 * k, b, 2);          // d
         std::memcpy(out + 8 + 2 * k, b + 2, 2);  // dmin
-        const uint8_t* scales = b + 4;
+        for (int ib = 0; ib < 8; ++ib) {
+            int sc, m;
+            scale_min_k4(ib, b + 4, sc, m);
+            const int s = 4 * ib + k;
+            scales_l[s] = static_cast<uint8_t>((sc & 15) | (m & 15) << 4);
+            scales_h[s % 16] |= static_cast<uint8_t>(((sc >> 4) | (m >> 4) << 2) << (4 * (s / 16)));
+        }
+    }
+}
+
+namespace {
+
+template <bool Q5>
+void r_q4_q5_k(Blocks x, uint8_t* out) {
+    q4k_header(x, out);
+    uint8_t* qh = out + 64;
+    uint8_t* qs = Q5 ? out + 64 + 128 : out + 64;
+    if (Q5) std::memset(qh, 0, 128);
+    for (int k = 0; k < 4; ++k) {
+        const uint8_t* b = x[k];
         const uint8_t* hsrc = b + 16;
         const uint8_t* q = Q5 ? b + 48 : b + 16;
         uint8_t L[256];
@@ -180,11 +198,6 @@ void r_q4_q5_k(Blocks x, uint8_t* out) {
                 }
             }
         for (int ib = 0; ib < 8; ++ib) {
-            int sc, m;
-            scale_min_k4(ib, scales, sc, m);
-            const int s = 4 * ib + k;
-            scales_l[s] = static_cast<uint8_t>((sc & 15) | (m & 15) << 4);
-            scales_h[s % 16] |= static_cast<uint8_t>(((sc >> 4) | (m >> 4) << 2) << (4 * (s / 16)));
             for (int p = 0; p < 4; ++p)
                 for (int i = 0; i < 4; ++i)
                     qs[64 * ib + 16 * p + 4 * k + i] =
@@ -414,11 +427,11 @@ void r_bf16(Blocks x, uint8_t* out) {
 
 using namespace ggml::type;
 const Entry kTable[] = {
-    {Q4_0, 202, 8, 18, r_q_simple<8, 16>, 2, 16},  {Q8_0, 208, 8, 34, r_q_simple<8, 32>, 2, 32},
-    {MXFP4, 353, 8, 17, r_mxfp4, 1, 16},           {IQ4_NL, 220, 4, 18, r_iq4_nl},
+    {Q4_0, 202, 8, 18, r_q_simple<8, 16>, {simd::Kind::Interleave, 2, 16}},  {Q8_0, 208, 8, 34, r_q_simple<8, 32>, {simd::Kind::Interleave, 2, 32}},
+    {MXFP4, 353, 8, 17, r_mxfp4, {simd::Kind::Interleave, 1, 16}},           {IQ4_NL, 220, 4, 18, r_iq4_nl},
     {Q5_0, 206, 4, 22, r_q5_q6_0<false>},   {133 /* Q6_0 */, 233, 4, 26, r_q5_q6_0<true>},
     {IQ4_XS, 223, 8, 136, r_iq4_xs},        {Q2_K, 210, 4, 84, r_q2_k},
-    {Q3_K, 211, 4, 110, r_q3_k},            {Q4_K, 212, 4, 144, r_q4_q5_k<false>},
+    {Q3_K, 211, 4, 110, r_q3_k},            {Q4_K, 212, 4, 144, r_q4_q5_k<false>, {simd::Kind::Q4K, 0, 0}},
     {Q5_K, 213, 4, 176, r_q4_q5_k<true>},   {Q6_K, 214, 4, 210, r_q6_k},
     {IQ2_XXS, 216, 4, 66, r_iq2_xxs},       {IQ2_XS, 217, 4, 74, r_iq2_xs},
     {IQ2_S, 222, 4, 82, r_iq2_s},           {IQ3_XXS, 218, 4, 98, r_iq3_xxs},
@@ -438,13 +451,13 @@ const Entry* find(int32_t src_type, bool bf16) {
 }
 
 const char* kernel_isa(const Entry& e) {
-    return e.simd_qs_bytes ? simd::isa(e.simd_scale_bytes, e.simd_qs_bytes) : "scalar";
+    return simd::isa(e.simd);
 }
 
 void repack_groups(const Entry& e, const uint8_t* in, uint8_t* out, size_t row_bytes, size_t groups, Kernel kernel) {
     const size_t nb = row_bytes / e.block_bytes, group = row_bytes * e.rows;
-    if (kernel == Kernel::Best && e.simd_qs_bytes) {
-        if (auto fast = simd::find(e.simd_scale_bytes, e.simd_qs_bytes)) {
+    if (kernel == Kernel::Best) {
+        if (auto fast = simd::find(e.simd)) {
             for (size_t g = 0; g < groups; ++g) fast(in + g * group, out + g * group, row_bytes, nb);
             return;
         }

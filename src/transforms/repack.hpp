@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "transforms/repack_simd.hpp"
 #include "weightfs/extent.hpp"
 
 namespace wfs::repack {
@@ -17,10 +18,12 @@ struct Entry {
     unsigned block_bytes;   // bytes of one source block (for BF16/F16: one pair of elements)
     // Writes one R-block (rows × block_bytes bytes) from block b of each of the N rows.
     void (*rblock)(const uint8_t* const* blocks, uint8_t* out);
-    // Types whose R-block is a plain 4-byte interleave (scale bytes, quant bytes) have vectorized
-    // group kernels (repack_simd.hpp); 0 when they do not.
-    unsigned simd_scale_bytes = 0, simd_qs_bytes = 0;
+    // Which vectorized group kernel the type has (repack_simd.hpp), if any.
+    simd::Layout simd = {};
 };
+
+// d, dmin and scales of an R-block of 4 Q4_K/Q5_K rows (shared by the scalar and vector kernels).
+void q4k_header(const uint8_t* const* rows, uint8_t* out);
 
 enum class Kernel { Best, Scalar };
 

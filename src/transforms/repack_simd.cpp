@@ -1,5 +1,7 @@
 #include "transforms/repack_simd.hpp"
 
+#include "transforms/repack.hpp"
+
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -74,31 +76,61 @@ void q_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     }
 }
 
+// Q4_K → Q4_K_R4, 4 rows. Sub-block ib takes the low (even ib) or high (odd ib) nibbles N[0..32)
+// of quant bytes 32·(ib/2)…; each output byte of row k is N[a+i] | N[b+i] << 4 with
+// (a, b) = (0, 8), (16, 24), (4, 12), (20, 28) for the four 4-byte groups p: the low nibbles are
+// the 32-bit interleave of N's two halves, the high ones its other interleave. A 4×4 transpose then
+// puts group p of rows 0..3 together.
+void q4k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
+    constexpr size_t block = 144;
+    const __m128i low = _mm_set1_epi8(15);
+    for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
+        const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
+        q4k_header(rows, dst);
+        uint8_t* qs = dst + 64;
+        for (int ib = 0; ib < 8; ++ib) {
+            const int c = ib / 2, shift = 4 * (ib % 2);
+            __m128i v[4];
+            for (int k = 0; k < 4; ++k) {
+                const uint8_t* q = rows[k] + 16 + 32 * c;
+                __m128i h0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+                __m128i h1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16));
+                h0 = _mm_and_si128(_mm_srli_epi16(h0, shift), low);
+                h1 = _mm_and_si128(_mm_srli_epi16(h1, shift), low);
+                v[k] = _mm_or_si128(_mm_unpacklo_epi32(h0, h1), _mm_slli_epi16(_mm_unpackhi_epi32(h0, h1), 4));
+            }
+            transpose4(v[0], v[1], v[2], v[3]);
+            for (int p = 0; p < 4; ++p) _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 64 * ib + 16 * p), v[p]);
+        }
+    }
+}
+
 #endif  // __x86_64__
 
 }  // namespace
 
-GroupKernel find(unsigned scale_bytes, unsigned qs_bytes) {
+GroupKernel find(const Layout& layout) {
 #if defined(__x86_64__)
     const bool avx2 = __builtin_cpu_supports("avx2");
-    if (qs_bytes == 32) {
-        if (scale_bytes == 2) return avx2 ? q32_avx2<2> : q_sse2<2, 32>;
-        if (scale_bytes == 1) return avx2 ? q32_avx2<1> : q_sse2<1, 32>;
+    if (layout.kind == Kind::Q4K) return q4k_sse2;
+    if (layout.kind != Kind::Interleave) return nullptr;
+    if (layout.qs_bytes == 32) {
+        if (layout.scale_bytes == 2) return avx2 ? q32_avx2<2> : q_sse2<2, 32>;
+        if (layout.scale_bytes == 1) return avx2 ? q32_avx2<1> : q_sse2<1, 32>;
     }
-    if (qs_bytes == 16) {
-        if (scale_bytes == 2) return q_sse2<2, 16>;
-        if (scale_bytes == 1) return q_sse2<1, 16>;
+    if (layout.qs_bytes == 16) {
+        if (layout.scale_bytes == 2) return q_sse2<2, 16>;
+        if (layout.scale_bytes == 1) return q_sse2<1, 16>;
     }
 #endif
-    (void)scale_bytes;
-    (void)qs_bytes;
+    (void)layout;
     return nullptr;
 }
 
-const char* isa(unsigned scale_bytes, unsigned qs_bytes) {
-    if (!find(scale_bytes, qs_bytes)) return "scalar";
+const char* isa(const Layout& layout) {
+    if (!find(layout)) return "scalar";
 #if defined(__x86_64__)
-    return qs_bytes == 32 && __builtin_cpu_supports("avx2") ? "avx2" : "sse2";
+    return layout.kind == Kind::Interleave && layout.qs_bytes == 32 && __builtin_cpu_supports("avx2") ? "avx2" : "sse2";
 #else
     return "scalar";
 #endif

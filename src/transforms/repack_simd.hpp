@@ -1,8 +1,8 @@
-// Vectorized repack of the types whose R-blocks are pure 4-byte interleaves — Q4_0 → Q4_0_R8,
+// Vectorized repack. The types whose R-blocks are pure 4-byte interleaves — Q4_0 → Q4_0_R8,
 // Q8_0 → Q8_0_R8, MXFP4 → MXFP4_R8: the quants of 8 rows are an 8×(QS/4) matrix of 32-bit
-// words, transposed. AVX2 when the CPU has it (an 8×8 transpose in registers), else SSE2 (4×4
-// transposes, always present on x86-64). The scalar kernels in repack.cpp define the layout and
-// the unit tests check these against them.
+// words, transposed; AVX2 when the CPU has it (an 8×8 transpose in registers), else SSE2 (4×4
+// transposes, always present on x86-64). And Q4_K → Q4_K_R4's quants (SSE2). The scalar kernels
+// in repack.cpp define the layouts and the unit tests check these against them.
 #pragma once
 
 #include <cstddef>
@@ -10,13 +10,21 @@
 
 namespace wfs::repack::simd {
 
-// Repacks `nb` blocks of each of 8 rows (`row_bytes` apart, starting at `src`) into `dst`.
-// scale_bytes: 2 (Q4_0, Q8_0: fp16 d) or 1 (MXFP4: e8m0); qs_bytes: 16 or 32.
+// Interleave: 8 rows, per block `scale_bytes` (2: fp16 d of Q4_0/Q8_0, 1: e8m0 of MXFP4) then
+// `qs_bytes` (16 or 32). Q4K: 4 rows of Q4_K — the header is the scalar q4k_header(), the 128
+// quant bytes of each row are nibble re-pairings done as byte shuffles and a 4×4 transpose.
+enum class Kind { None, Interleave, Q4K };
+struct Layout {
+    Kind kind = Kind::None;
+    unsigned scale_bytes = 0, qs_bytes = 0;
+};
+
+// Repacks `nb` blocks of each of the group's rows (`row_bytes` apart, from `src`) into `dst`.
 using GroupKernel = void (*)(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb);
 
-// The best kernel this CPU runs for (scale_bytes, qs_bytes), or nullptr when there is none.
-GroupKernel find(unsigned scale_bytes, unsigned qs_bytes);
-// Which instruction set find() picked for these sizes: "avx2", "sse2" or "scalar".
-const char* isa(unsigned scale_bytes, unsigned qs_bytes);
+// The best kernel this CPU runs for the layout, or nullptr when there is none.
+GroupKernel find(const Layout& layout);
+// Which instruction set find() picked: "avx2", "sse2" or "scalar".
+const char* isa(const Layout& layout);
 
 }  // namespace wfs::repack::simd

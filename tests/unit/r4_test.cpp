@@ -76,12 +76,12 @@ TEST(R4View, RefusesAlignmentOtherThan32) {
 
 TEST(Repack, VectorizedKernelsMatchTheScalarOnes) {
     std::mt19937 rng(7);
-    for (int32_t type : {wfs::ggml::type::Q4_0, wfs::ggml::type::Q8_0, wfs::ggml::type::MXFP4}) {
+    for (int32_t type : {wfs::ggml::type::Q4_0, wfs::ggml::type::Q8_0, wfs::ggml::type::MXFP4, wfs::ggml::type::Q4_K}) {
         const repack::Entry* e = repack::find(type, false);
         ASSERT_NE(e, nullptr);
-        ASSERT_NE(e->simd_qs_bytes, 0u);
+        ASSERT_NE(e->simd.kind, repack::simd::Kind::None);
 #if defined(__x86_64__)
-        EXPECT_STREQ(repack::kernel_isa(*e), __builtin_cpu_supports("avx2") && e->simd_qs_bytes == 32 ? "avx2" : "sse2");
+        EXPECT_STREQ(repack::kernel_isa(*e), __builtin_cpu_supports("avx2") && e->simd.qs_bytes == 32 ? "avx2" : "sse2");
 #endif
         for (size_t nb : {1u, 3u, 17u}) {
             const size_t row_bytes = nb * e->block_bytes, groups = 5;
@@ -92,5 +92,5 @@ TEST(Repack, VectorizedKernelsMatchTheScalarOnes) {
             EXPECT_EQ(fast, scalar) << "type " << type << ", " << nb << " blocks per row";
         }
     }
-    EXPECT_STREQ(repack::kernel_isa(*repack::find(wfs::ggml::type::Q4_K, false)), "scalar");
+    EXPECT_STREQ(repack::kernel_isa(*repack::find(wfs::ggml::type::Q6_K, false)), "scalar");
 }
