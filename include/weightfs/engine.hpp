@@ -103,6 +103,10 @@ private:
     explicit Engine(EngineConfig c) : config_(std::move(c)) {}
     void prefetch_after(OpenFile& f, uint64_t chunk);
     void log_read_error(const std::string& path, const Error& e);
+    // Counts a read that fails with EIO to the reader, and logs it (rate-limited).
+    void read_failed(uint64_t ino, const Error& e);
+    // Where every reader's prefetch window starts, and returns to after a seek.
+    unsigned initial_window() const { return std::min(2u, config_.prefetch); }
 
     EngineConfig config_;
     Catalog catalog_;

@@ -121,7 +121,7 @@ std::unique_ptr<OpenFile> Engine::open(uint64_t ino) {
     auto f = std::make_unique<OpenFile>();
     f->ino = ino;
     f->file = n->file;
-    f->window = std::min(2u, config_.prefetch);
+    f->window = initial_window();
     std::lock_guard lock(open_mu_);
     open_counts_[ino]++;
     return f;
@@ -131,10 +131,7 @@ Status Engine::check_sources(uint64_t ino) {
     const Node* n = tree_.get(ino);
     if (!n || n->kind != NodeKind::File) return {};
     Status st = n->file->verify_sources();
-    if (!st) {
-        stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
-        log_read_error(tree_.path_of(ino), st.error());
-    }
+    if (!st) read_failed(ino, st.error());
     return st;
 }
 
@@ -154,8 +151,7 @@ Result<std::string> Engine::symlink_target(uint64_t ino) {
     if (!n || n->kind != NodeKind::File || !symlinked(*n->file)) return make_error(EINVAL, "not a symlink");
     auto path = hugetlb_->file(*n->file, *pool_, config_.threads + 1);
     if (!path) {
-        stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
-        log_read_error(tree_.path_of(ino), path.error());
+        read_failed(ino, path.error());
         return path.error();
     }
     std::lock_guard lock(open_mu_);
@@ -166,6 +162,11 @@ Result<std::string> Engine::symlink_target(uint64_t ino) {
 void Engine::close(OpenFile& f) {
     std::lock_guard lock(open_mu_);
     if (--open_counts_[f.ino] == 0) open_counts_.erase(f.ino);
+}
+
+void Engine::read_failed(uint64_t ino, const Error& e) {
+    stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
+    log_read_error(tree_.path_of(ino), e);
 }
 
 void Engine::log_read_error(const std::string& path, const Error& e) {
@@ -193,8 +194,7 @@ Result<ReadReply> Engine::read(OpenFile& f, uint64_t offset, size_t len) {
     uint64_t expected = f.next_offset.load(std::memory_order_relaxed);
     bool sequential = offset + chunk >= expected && offset <= expected + chunk;
     f.next_offset.store(offset + len, std::memory_order_relaxed);
-    const unsigned initial = std::min(2u, config_.prefetch);
-    if (!sequential) f.window.store(initial, std::memory_order_relaxed);
+    if (!sequential) f.window.store(initial_window(), std::memory_order_relaxed);
     if (sequential && config_.prefetch > 0) prefetch_after(f, last);
     bool behind = false;
 
@@ -210,8 +210,7 @@ Result<ReadReply> Engine::read(OpenFile& f, uint64_t offset, size_t len) {
             auto own = std::make_unique<uint8_t[]>(to - from);
             Status narrow = file.produce(cstart + from, static_cast<size_t>(to - from), own.get());
             if (!narrow) {
-                stats_.read_errors.fetch_add(1, std::memory_order_relaxed);
-                log_read_error(tree_.path_of(f.ino), narrow.error());
+                read_failed(f.ino, narrow.error());
                 return Error{EIO, narrow.error().message, narrow.error().offset};
             }
             stats_.narrow_reads.fetch_add(1, std::memory_order_relaxed);
@@ -225,7 +224,7 @@ Result<ReadReply> Engine::read(OpenFile& f, uint64_t offset, size_t len) {
     }
     if (sequential && behind) {
         unsigned w = f.window.load(std::memory_order_relaxed);
-        f.window.store(std::min(config_.prefetch, std::max(initial, 2 * w)), std::memory_order_relaxed);
+        f.window.store(std::min(config_.prefetch, std::max(initial_window(), 2 * w)), std::memory_order_relaxed);
     }
     stats_.read_bytes.fetch_add(len, std::memory_order_relaxed);
     return reply;
