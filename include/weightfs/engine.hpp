@@ -29,6 +29,13 @@ namespace wfs {
 // or as a symlink to a file materialized in a hugetlbfs mount the daemon owns.
 enum class Serve { Lazy, Auto, Passthrough, Hugetlb };
 
+// How byte ranges a view copies unchanged from a source (all of concat/ and layers/, the
+// untouched tensors of the others) reach the kernel: Mapped points the reply at the source's
+// own pages (no copy into the cache; best when the kernel page cache holds what was read),
+// Cached goes through the chunk cache like produced bytes (best with direct_io, where the
+// cache is what makes a second read hot). Auto: Mapped unless the mount is direct_io.
+enum class Verbatim { Auto, Mapped, Cached };
+
 struct EngineConfig {
     std::string source;
     ArenaConfig arena;
@@ -39,6 +46,7 @@ struct EngineConfig {
     std::string preload;         // glob of mount paths to warm at start
     ViewOptions views;
     Serve serve = Serve::Lazy;
+    Verbatim verbatim = Verbatim::Auto;  // resolved by the daemon; the engine takes Auto as Mapped
     std::string hugetlb_dir = "/run/weightfs";  // serve=hugetlb mounts hugetlbfs at DIR/hugetlb.<pid>
 };
 
@@ -55,11 +63,13 @@ struct OpenFile {
     std::string served = "lazy";             // how this open is served, for status
 };
 
-// The pinned chunks behind one read reply: iov points into the cache until this is destroyed,
-// or into `owned` for a part produced outside the cache (see Engine::read).
+// The memory behind one read reply: iov points into pinned cache chunks (alive until this is
+// destroyed), into `owned` for a part produced outside the cache, or — for a range the file
+// copies unchanged — into headers and the `mapped` sources' own pages (see Engine::read).
 struct ReadReply {
     std::vector<ChunkCache::Pin> pins;
     std::vector<std::unique_ptr<uint8_t[]>> owned;
+    std::vector<const SourceFile*> mapped;
     std::vector<iovec> iov;
 };
 
@@ -92,6 +102,13 @@ public:
 
     // Serves [offset, offset+len) clipped to the file's size; an error maps to an errno.
     Result<ReadReply> read(OpenFile& f, uint64_t offset, size_t len);
+    // After a reply from read() went to the kernel with result `sent` (0, or the -errno of the
+    // send). A reply pointing at mapped source pages is only read by the kernel during the send:
+    // a page that could not be read fails it (EFAULT, the reader gets EIO), which is logged here
+    // with the source offset; a source that changed while the kernel copied it turns stale, and
+    // true is returned — the kernel's cached pages of this file must be dropped, since they may
+    // hold a mix of the two versions.
+    bool after_reply(OpenFile& f, const ReadReply& reply, uint64_t offset, int sent);
 
     Stats& stats() { return stats_; }
     ChunkCache& cache() { return *cache_; }

@@ -21,6 +21,10 @@ public:
     virtual Status produce(uint64_t offset, size_t len, uint8_t* dst) const = 0;
     // The source file this piece reads, if any (for xattrs and error messages).
     virtual const SourceFile* source() const { return nullptr; }
+    // Where bytes from `offset` of this piece already sit in memory, unchanged — a header's
+    // bytes, a source's own mapped pages — so a reply can point at them instead of producing a
+    // copy: sets *at and returns how many of the `len` wanted are there (0: they must be produced).
+    virtual size_t mapped(uint64_t /*offset*/, size_t /*len*/, const uint8_t** /*at*/) const { return 0; }
 };
 
 using PiecePtr = std::shared_ptr<const Piece>;
@@ -30,6 +34,7 @@ class MemoryPiece final : public Piece {
 public:
     explicit MemoryPiece(std::vector<uint8_t> bytes) : bytes_(std::move(bytes)) {}
     Status produce(uint64_t offset, size_t len, uint8_t* dst) const override;
+    size_t mapped(uint64_t offset, size_t len, const uint8_t** at) const override;
     const std::vector<uint8_t>& bytes() const { return bytes_; }
 
 private:
@@ -42,6 +47,7 @@ public:
     CopyPiece(SourceFilePtr file, uint64_t base) : file_(std::move(file)), base_(base) {}
     Status produce(uint64_t offset, size_t len, uint8_t* dst) const override;
     const SourceFile* source() const override { return file_.get(); }
+    size_t mapped(uint64_t offset, size_t len, const uint8_t** at) const override;
     uint64_t base() const { return base_; }
 
 private:
@@ -53,6 +59,7 @@ private:
 class ZeroPiece final : public Piece {
 public:
     Status produce(uint64_t offset, size_t len, uint8_t* dst) const override;
+    size_t mapped(uint64_t offset, size_t len, const uint8_t** at) const override;  // 64 KiB at a time
 };
 
 struct Extent {

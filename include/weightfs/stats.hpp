@@ -12,6 +12,7 @@ struct Stats {
     std::atomic<uint64_t> fills{0}, fill_bytes{0}, fill_ns{0}, fill_errors{0};
     std::atomic<uint64_t> evictions{0};
     std::atomic<uint64_t> read_requests{0}, read_bytes{0}, read_errors{0};
+    std::atomic<uint64_t> mapped_reads{0};  // replies pointing at the sources' own pages (Verbatim::Mapped)
     std::atomic<uint64_t> narrow_reads{0};  // served outside the cache after a chunk fill failed
     std::atomic<uint64_t> prefetches{0};
     std::atomic<uint64_t> preload_total{0}, preload_done{0};

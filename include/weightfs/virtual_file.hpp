@@ -2,6 +2,8 @@
 // bytes, and where they come from. Immutable once built; shared by the tree and the cache.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -18,6 +20,13 @@ public:
 
     // Produces bytes [offset, offset+len) into dst. Precondition: offset + len <= size().
     Status produce(uint64_t offset, size_t len, uint8_t* dst) const;
+
+    // Bytes [offset, offset+len) as pointers to where they already sit unchanged (headers, the
+    // sources' mapped pages), appended to `iov`, with the sources they point into appended to
+    // `sources`; false (and nothing usable appended) when some must be produced, or when
+    // more than `max_iov` pieces would be needed.
+    bool map_range(uint64_t offset, size_t len, std::vector<iovec>& iov, std::vector<const SourceFile*>& sources,
+                   size_t max_iov) const;
 
     uint64_t size() const { return size_; }
     const std::string& view() const { return view_; }

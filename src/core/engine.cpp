@@ -14,6 +14,11 @@
 
 namespace wfs {
 
+namespace {
+// Most pieces one mapped reply may point at (writev takes up to 1024).
+constexpr size_t kMaxMappedIov = 256;
+}  // namespace
+
 Result<uint64_t> parse_size(const std::string& text) {
     size_t pos = 0;
     while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) ++pos;
@@ -187,6 +192,22 @@ Result<ReadReply> Engine::read(OpenFile& f, uint64_t offset, size_t len) {
     len = static_cast<size_t>(std::min<uint64_t>(len, file.size() - offset));
     stats_.read_requests.fetch_add(1, std::memory_order_relaxed);
 
+    // A range copied unchanged is sent from where it already is: no fill, no second copy of the
+    // source in the cache. The sources are checked now; after_reply() checks them again.
+    if (config_.verbatim != Verbatim::Cached && file.map_range(offset, len, reply.iov, reply.mapped, kMaxMappedIov)) {
+        for (const SourceFile* src : reply.mapped)
+            if (Status st = src->verify(); !st) {
+                read_failed(f.ino, st.error());
+                return Error{EIO, st.error().message, st.error().offset};
+            }
+        f.next_offset.store(offset + len, std::memory_order_relaxed);
+        stats_.mapped_reads.fetch_add(1, std::memory_order_relaxed);
+        stats_.read_bytes.fetch_add(len, std::memory_order_relaxed);
+        return reply;
+    }
+    reply.iov.clear();
+    reply.mapped.clear();
+
     const uint64_t chunk = config_.chunk_size;
     const uint64_t first = offset / chunk, last = (offset + len - 1) / chunk;
     // Sequential when this read starts where the previous one ended, give or take a chunk
@@ -228,6 +249,31 @@ Result<ReadReply> Engine::read(OpenFile& f, uint64_t offset, size_t len) {
     }
     stats_.read_bytes.fetch_add(len, std::memory_order_relaxed);
     return reply;
+}
+
+bool Engine::after_reply(OpenFile& f, const ReadReply& reply, uint64_t offset, int sent) {
+    if (reply.mapped.empty()) return false;
+    size_t len = 0;
+    for (const iovec& v : reply.iov) {
+        len += v.iov_len;
+        for (const SourceFile* src : reply.mapped) src->unmap_pages(static_cast<const uint8_t*>(v.iov_base), v.iov_len);
+    }
+    if (sent == -EFAULT) {
+        // The kernel could not read a source page. Read the range the ordinary way to say where.
+        std::vector<uint8_t> scratch(len);
+        Status st = f.file->produce(offset, len, scratch.data());
+        read_failed(f.ino, st ? Error{EIO, "a source page in [" + std::to_string(offset) + ", " +
+                                               std::to_string(offset + len) + ") could not be read"}
+                              : st.error());
+        return false;
+    }
+    bool changed = false;
+    for (const SourceFile* src : reply.mapped)
+        if (Status st = src->verify(); !st) {
+            read_failed(f.ino, st.error());
+            changed = true;
+        }
+    return changed;
 }
 
 void Engine::prefetch_after(OpenFile& f, uint64_t chunk) {
@@ -310,6 +356,7 @@ std::string Engine::status_text() {
     o << "fill_errors: " << stats_.fill_errors << "\nnarrow_reads: " << stats_.narrow_reads << "\nevictions: " << stats_.evictions << "\n";
     o << "prefetches: " << stats_.prefetches << "\n";
     o << "read_requests: " << stats_.read_requests << "\nread_bytes: " << stats_.read_bytes << "\n";
+    o << "verbatim: " << (config_.verbatim == Verbatim::Cached ? "cached" : "mapped") << "\nmapped_reads: " << stats_.mapped_reads << "\n";
     std::snprintf(buf, sizeof buf, "%.2f", secs > 0 ? static_cast<double>(stats_.read_bytes) / secs / 1e9 : 0.0);
     o << "read_GBps_avg: " << buf << "\nread_errors: " << stats_.read_errors << "\n";
     uint64_t pt = stats_.preload_total, pd = std::min<uint64_t>(stats_.preload_done, pt);

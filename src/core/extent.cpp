@@ -1,5 +1,6 @@
 #include "weightfs/extent.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace wfs {
@@ -13,6 +14,25 @@ Status MemoryPiece::produce(uint64_t offset, size_t len, uint8_t* dst) const {
 
 Status CopyPiece::produce(uint64_t offset, size_t len, uint8_t* dst) const {
     return file_->read_exact(base_ + offset, len, dst);
+}
+
+size_t MemoryPiece::mapped(uint64_t offset, size_t len, const uint8_t** at) const {
+    if (offset > bytes_.size() || len > bytes_.size() - offset) return 0;
+    *at = bytes_.data() + offset;
+    return len;
+}
+
+size_t CopyPiece::mapped(uint64_t offset, size_t len, const uint8_t** at) const {
+    const uint8_t* m = file_->mapping();
+    if (!m || base_ + offset > file_->size() || len > file_->size() - base_ - offset) return 0;
+    *at = m + base_ + offset;
+    return len;
+}
+
+size_t ZeroPiece::mapped(uint64_t, size_t len, const uint8_t** at) const {
+    alignas(64) static const uint8_t zeros[64 << 10] = {};
+    *at = zeros;
+    return std::min(len, sizeof zeros);
 }
 
 Status ZeroPiece::produce(uint64_t, size_t len, uint8_t* dst) const {

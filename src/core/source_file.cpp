@@ -1,9 +1,11 @@
 #include "weightfs/source_file.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 
@@ -40,6 +42,7 @@ Result<std::shared_ptr<SourceFile>> SourceFile::open(const std::string& path, co
 }
 
 SourceFile::~SourceFile() {
+    if (map_) ::munmap(const_cast<uint8_t*>(map_), size_);
     if (fd_ >= 0) ::close(fd_);
 }
 
@@ -73,6 +76,23 @@ Status SourceFile::verify() const {
     std::string why = changed();
     if (!why.empty()) return mark_stale(why);
     return {};
+}
+
+const uint8_t* SourceFile::mapping() const {
+    std::call_once(map_once_, [this] {
+        if (size_ == 0) return;
+        void* p = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_, 0);
+        if (p != MAP_FAILED) map_ = static_cast<const uint8_t*>(p);
+    });
+    return map_;
+}
+
+void SourceFile::unmap_pages(const uint8_t* at, size_t len) const {
+    if (!map_ || at < map_ || at >= map_ + size_) return;
+    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const auto from = reinterpret_cast<uintptr_t>(at) & ~(page - 1);
+    const auto to = reinterpret_cast<uintptr_t>(at) + std::min<size_t>(len, static_cast<size_t>(map_ + size_ - at));
+    ::madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
 }
 
 Status SourceFile::stale_error() const {

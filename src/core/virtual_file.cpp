@@ -34,6 +34,28 @@ Status VirtualFile::verify_sources() const {
     return {};
 }
 
+bool VirtualFile::map_range(uint64_t offset, size_t len, std::vector<iovec>& iov,
+                            std::vector<const SourceFile*>& sources, size_t max_iov) const {
+    if (offset > size_ || len > size_ - offset) return false;
+    auto it = std::upper_bound(extents_.begin(), extents_.end(), offset,
+                               [](uint64_t off, const Extent& e) { return off < e.offset + e.length; });
+    while (len > 0) {
+        if (it == extents_.end() || it->offset > offset) return false;
+        uint64_t within = offset - it->offset;
+        const uint8_t* at = nullptr;
+        size_t n = it->piece->mapped(it->piece_offset + within, static_cast<size_t>(std::min<uint64_t>(len, it->length - within)), &at);
+        if (n == 0 || iov.size() >= max_iov) return false;
+        iov.push_back(iovec{const_cast<uint8_t*>(at), n});
+        if (const SourceFile* src = it->piece->source();
+            src && std::find(sources.begin(), sources.end(), src) == sources.end())
+            sources.push_back(src);
+        offset += n;
+        len -= n;
+        if (offset >= it->offset + it->length) ++it;
+    }
+    return true;
+}
+
 Status VirtualFile::produce(uint64_t offset, size_t len, uint8_t* dst) const {
     if (offset > size_ || len > size_ - offset) return make_error(EIO, "internal: read past end of virtual file");
     // First extent whose end is past `offset`.

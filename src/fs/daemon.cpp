@@ -47,9 +47,8 @@ bool has_opt(const std::vector<std::string>& opts, const std::string& key) {
     return false;
 }
 
-// The FUSE bdi's readahead decides the size of page-cache read requests (128 KiB by default);
-// match it to the chunk size so sequential readers arrive in 1 MiB requests.
-void raise_readahead(const std::string& mountpoint, uint64_t chunk) {
+// The FUSE bdi of the mount at `mountpoint` ("/sys/class/bdi/MAJ:MIN/read_ahead_kb"), or "".
+std::string readahead_path(const std::string& mountpoint) {
     std::ifstream mi("/proc/self/mountinfo");
     std::string line, devno;
     while (std::getline(mi, line)) {
@@ -58,12 +57,7 @@ void raise_readahead(const std::string& mountpoint, uint64_t chunk) {
         ls >> id >> parent >> dev >> root >> mnt;
         if (mnt == mountpoint) devno = dev;  // the last match is the newest mount
     }
-    if (devno.empty()) return;
-    std::string path = "/sys/class/bdi/" + devno + "/read_ahead_kb";
-    std::ofstream out(path);
-    out << std::max<uint64_t>(4096, chunk >> 10);
-    out.flush();
-    if (!out) spdlog::warn("could not raise {} (not root?): page-cache reads stay at 128 KiB requests", path);
+    return devno.empty() ? "" : "/sys/class/bdi/" + devno + "/read_ahead_kb";
 }
 
 void raise_fd_limit() {
@@ -127,6 +121,8 @@ int run_daemon(const Options& opt) {
     EngineConfig ec = opt.engine;
     ec.source = real_src;
     ec.fuse_threads = opt.single_thread ? 1 : 10;
+    // With direct_io the kernel keeps no copy, so the chunk cache is what makes a second read hot.
+    if (ec.verbatim == Verbatim::Auto) ec.verbatim = opt.direct_io ? Verbatim::Cached : Verbatim::Mapped;
     auto engine = Engine::create(ec);
     if (!engine) {
         std::fprintf(stderr, "weightfs: %s\n", engine.error().message.c_str());
@@ -145,9 +141,12 @@ int run_daemon(const Options& opt) {
     for (auto& a : args) argv.push_back(a.data());
     fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
 
-    AdapterState adapter{engine->get(), {opt.direct_io, getuid(), getgid()}, false, {}, {}, {}, {}};
+    AdapterState adapter;
+    adapter.engine = engine->get();
+    adapter.config = {opt.direct_io, getuid(), getgid()};
     fuse_session* se = fuse_session_new(&fargs, &fuse_ops(), sizeof(fuse_lowlevel_ops), &adapter);
     fuse_opt_free_args(&fargs);  // libfuse may have grown the argument list
+    adapter.session = se;
     if (!se) {
         std::fprintf(stderr, "weightfs: invalid mount options: %s\n", mo.c_str());
         return kExitUsage;
@@ -157,7 +156,8 @@ int run_daemon(const Options& opt) {
         fuse_session_destroy(se);
         return kExitMount;
     }
-    raise_readahead(real_mnt, ec.chunk_size);
+    adapter.readahead_path = readahead_path(real_mnt);
+    adapter.readahead_kb = std::max<uint64_t>(4096, ec.chunk_size >> 10);
 
     int report_fd = -1;
     if (!opt.foreground) {

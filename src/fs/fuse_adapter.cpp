@@ -4,6 +4,7 @@
 #include <sys/xattr.h>
 
 #include <cstring>
+#include <fstream>
 #include <new>
 
 #include <spdlog/spdlog.h>
@@ -77,6 +78,16 @@ void fill_attr(AdapterState& s, const Node& n, struct stat& st) {
             break;
     }
     st.st_blocks = (st.st_size + 511) / 512;
+}
+
+// Sequential page-cache readers arrive in requests as large as the bdi's readahead (128 KiB by
+// default): raise it to the chunk size so they come in max_pages-sized (1 MiB) requests.
+void raise_readahead(AdapterState& s) {
+    if (s.readahead_path.empty()) return;
+    std::ofstream out(s.readahead_path);
+    out << s.readahead_kb;
+    out.flush();
+    if (!out) spdlog::warn("could not raise {} (not root?): page-cache reads stay at 128 KiB requests", s.readahead_path);
 }
 
 void op_init(void* userdata, fuse_conn_info* conn) {
@@ -160,6 +171,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "open", [&] {
         AdapterState& s = state(req);
         if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) return (void)fuse_reply_err(req, EROFS);
+        std::call_once(s.readahead_once, [&] { raise_readahead(s); });
         const Node* n = s.engine->tree().get(ino);
         if (!n) return (void)fuse_reply_err(req, ENOENT);
         if (n->kind == NodeKind::Directory) return (void)fuse_reply_err(req, EISDIR);
@@ -228,11 +240,20 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info*
             const std::string part = h->text.substr(start, std::min(size, h->text.size() - start));
             return (void)fuse_reply_buf(req, part.data(), part.size());
         }
-        auto reply = state(req).engine->read(*h->file, static_cast<uint64_t>(off), size);
+        AdapterState& s = state(req);
+        Engine& engine = *s.engine;
+        auto reply = engine.read(*h->file, static_cast<uint64_t>(off), size);
         if (!reply) return (void)fuse_reply_err(req, reply.error().code);
         if (reply->iov.empty()) return (void)fuse_reply_buf(req, nullptr, 0);
-        // The iov points into pinned cache chunks; the pins drop after the kernel has copied them.
-        fuse_reply_iov(req, reply->iov.data(), static_cast<int>(reply->iov.size()));
+        // The iov points into pinned cache chunks or mapped source pages; the pins drop after the
+        // kernel has copied them.
+        int sent = fuse_reply_iov(req, reply->iov.data(), static_cast<int>(reply->iov.size()));
+        if (engine.after_reply(*h->file, *reply, static_cast<uint64_t>(off), sent)) {
+            // A source changed while the kernel copied from it: drop what the kernel cached of
+            // this file, so later reads come here and get EIO. This thread holds no page lock
+            // (its reply is done), and only the one read that saw the change does this.
+            fuse_lowlevel_notify_inval_inode(s.session, h->file->ino, 0, 0);
+        }
     });
 }
 

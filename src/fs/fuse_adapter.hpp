@@ -20,13 +20,20 @@ struct AdapterConfig {
 };
 
 struct AdapterState {
-    Engine* engine;
+    Engine* engine = nullptr;
     AdapterConfig config;
     bool passthrough = false;  // negotiated with the kernel in init
     std::mutex backing_mu;     // guards backing (leaf lock)
     std::map<uint64_t, std::pair<int, unsigned>> backing;  // ino → (backing id, opens): one id per node
     std::mutex handles_mu;     // guards handles (leaf lock)
     std::set<void*> handles;   // open file handles, freed at shutdown if the kernel never released them
+    fuse_session* session = nullptr;  // for notifications (libfuse 3.14 cannot get it from a request)
+    // The FUSE bdi's read_ahead_kb and the value it should hold. Written at the first open: the
+    // kernel clamps it to the INIT reply's max_readahead (128 KiB) when it processes INIT, so a
+    // value written at mount time is undone; any later request means INIT is done.
+    std::string readahead_path;
+    uint64_t readahead_kb = 0;
+    std::once_flag readahead_once;
 };
 
 // Frees the handles of files still open when the session ended (no RELEASE comes after that).

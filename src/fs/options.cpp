@@ -149,6 +149,13 @@ Status apply_option(Options& o, const std::string& opt) {
         else return make_error(EINVAL, "serve=" + val + ": expected auto, lazy, passthrough or hugetlb");
         return {};
     }
+    if (key == "verbatim") {
+        if (val == "auto") e.verbatim = Verbatim::Auto;
+        else if (val == "mapped") e.verbatim = Verbatim::Mapped;
+        else if (val == "cached") e.verbatim = Verbatim::Cached;
+        else return make_error(EINVAL, "verbatim=" + val + ": expected auto, mapped or cached");
+        return {};
+    }
     if (key == "direct_io" && !has_val) {
         o.direct_io = true;
         return {};
@@ -250,6 +257,9 @@ weightfs options (-o):
                          give it pages with reserve_hugepages=N
   hugetlb_dir=DIR        where serve=hugetlb mounts its hugetlbfs: DIR/hugetlb.<pid> (default /run/weightfs)
   direct_io              bypass the kernel page cache (read() consumers; no mmap)
+  verbatim=auto|mapped|cached  bytes a view copies unchanged (concat/, layers/, untouched tensors):
+                         mapped sends them from the source's own pages, cached through the chunk
+                         cache; auto (default): mapped, or cached with direct_io
   allow_other, default_permissions, max_read=N, fsname=, subtype=, noatime, ...   passed to FUSE
   defaults, nofail, _netdev, noauto, user, relatime, x-*, comment=...   fstab options, ignored
 

@@ -60,15 +60,20 @@ class SourceChanges(unittest.TestCase):
         changed = ("truncated", "replaced", "deleted", "rewritten")
         new = read_bytes(os.path.join(REPACK, "tiny-llama-Q8_0-r4.gguf"))  # same size, other bytes
         self.assertEqual(len(new), len(self.old))
-        with Mount(self.src, "cache=64M,chunk=64K,prefetch=0", expect_errors=True) as m:
+        # Two mounts of the same SOURCE: `cached` sends every byte through the chunk cache, the
+        # default sends copied ranges from the source's own pages (verbatim=mapped).
+        with Mount(self.src, "cache=64M,chunk=64K,prefetch=0,verbatim=cached", expect_errors=True) as m, \
+                Mount(self.src, "cache=64M,chunk=64K,prefetch=0", expect_errors=True) as mapped:
             # Each file (in concat/ and r4/) is opened and its first chunk read, so it is cached.
             fds, first = {}, {}
             for name in changed:
                 for view in ("concat", "r4"):
-                    fd = os.open(m.path(f"{view}/{name}.gguf"), os.O_RDONLY | os.O_DIRECT)
-                    fds[view, name] = fd
-                    first[view, name] = os.pread(fd, PIECE, 0)
-                self.assertEqual(first["concat", name], self.old[:PIECE])
+                    for mnt in (m, mapped):
+                        fd = os.open(mnt.path(f"{view}/{name}.gguf"), os.O_RDONLY | os.O_DIRECT)
+                        fds[mnt, view, name] = fd
+                        first[mnt, view, name] = os.pread(fd, PIECE, 0)
+                self.assertEqual(first[m, "concat", name], self.old[:PIECE])
+                self.assertEqual(first[mapped, "concat", name], self.old[:PIECE])
             time.sleep(0.02)  # the rewrites below must carry a later mtime than the scan saw
             os.truncate(os.path.join(self.src, "truncated.gguf"), len(self.old) // 2)
             with open(os.path.join(self.src, "replaced.tmp"), "wb") as f:
@@ -81,22 +86,25 @@ class SourceChanges(unittest.TestCase):
 
             for name in changed:
                 for view in ("concat", "r4"):
-                    path, fd = m.path(f"{view}/{name}.gguf"), fds[view, name]
-                    # Through the descriptor opened before: the cached chunk as it was, then EIO.
-                    for off in range(0, os.fstat(fd).st_size, PIECE):
-                        try:
-                            got = os.pread(fd, PIECE, off)
-                        except OSError as e:
-                            got = e.errno
-                        if off == 0:
-                            self.assertEqual(got, first[view, name], (view, name))
-                        else:
-                            self.assertEqual(got, errno.EIO, f"{view}/{name}.gguf at {off}: not EIO after the change")
-                    os.close(fd)
-                    # A new open fails at once (before a consumer could map pages it cannot read).
-                    with self.assertRaises(OSError) as cm:
-                        os.open(path, os.O_RDONLY)
-                    self.assertEqual(cm.exception.errno, errno.EIO)
+                    for mnt in (m, mapped):
+                        path, fd = mnt.path(f"{view}/{name}.gguf"), fds[mnt, view, name]
+                        # Through the descriptor opened before: the cached chunk as it was, then EIO;
+                        # where nothing is held (sent from the source's pages), EIO from the start.
+                        for off in range(0, os.fstat(fd).st_size, PIECE):
+                            try:
+                                got = os.pread(fd, PIECE, off)
+                            except OSError as e:
+                                got = e.errno
+                            if off == 0 and mnt is m:
+                                self.assertEqual(got, first[mnt, view, name], (view, name))
+                            else:
+                                self.assertEqual(got, errno.EIO, f"{view}/{name}.gguf at {off}: not EIO after the change")
+                        os.close(fd)
+                        # A new open fails at once (before a consumer could map pages it cannot read).
+                        with self.assertRaises(OSError) as cm:
+                            os.open(path, os.O_RDONLY)
+                        self.assertEqual(cm.exception.errno, errno.EIO)
+            self.assertGreater(int(status(mapped.mnt)["mapped_reads"]), 0)
             log = m.log_text()
             for name, why in (("truncated", "truncated from 1441728 to 720864 bytes: offset 720864 onwards is gone"), ("replaced", "replaced by another file"),
                               ("deleted", "deleted"), ("rewritten", "modified (mtime changed)")):

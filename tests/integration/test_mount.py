@@ -296,6 +296,15 @@ class ConcatView(unittest.TestCase):
         self.assertIn("truncated", reason)
         self.assertTrue(any("escape.txt" in l and "leaves SOURCE" in l for l in text.splitlines()), text)
 
+    def test_readahead_is_raised_once_init_is_done(self):
+        # The kernel clamps the bdi's readahead to 128 KiB when it processes INIT; weightfs raises
+        # it at the first open so page-cache readers arrive in 1 MiB requests.
+        with open(self.m.path("concat/single.gguf"), "rb") as f:
+            f.read(1)
+        dev = os.stat(self.m.mnt).st_dev
+        with open(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb") as f:
+            self.assertEqual(int(f.read()), 4096)
+
     def test_status_reports_cache_pages_numa_and_open_files(self):
         with open(self.m.path("concat/single.gguf"), "rb") as f:
             f.read(1000)
@@ -306,7 +315,10 @@ class ConcatView(unittest.TestCase):
         self.assertEqual(int(st["chunk_size"]), 256 << 10)
         self.assertGreater(int(st["cache_budget"].split()[0]), 0)
         self.assertIn("open: /concat/single.gguf x1", text)
-        self.assertGreater(int(st["fills"]), 0)
+        # concat/ copies its source unchanged: sent from the source's pages, not filled into the cache.
+        self.assertEqual(st["verbatim"], "mapped")
+        self.assertGreater(int(st["mapped_reads"]), 0)
+        self.assertEqual(int(st["fills"]), 0)
 
 
 FP8 = os.path.join(DATA, "fp8")
@@ -924,7 +936,7 @@ class ConcatOptions(unittest.TestCase):
     def test_tiny_cache_with_small_chunks(self):
         # cache=1M is raised to the minimum for the thread count, one 2 MiB page: the two
         # files (2.1 MB) cannot both stay resident, so reading them evicts and re-reads.
-        with Mount(self.tmp, "cache=1M,chunk=64K,prefetch=2") as m:
+        with Mount(self.tmp, "cache=1M,chunk=64K,prefetch=2,verbatim=cached") as m:
             for _ in range(2):
                 for name, ref in (("tiny-qwen3moe-Q4_K_M.gguf", "tiny-qwen3moe-Q4_K_M.merged-mainline.gguf"),
                                   ("tiny-llama-Q4_K_S.gguf", "tiny-llama-Q4_K_S.merged.gguf")):
@@ -1055,7 +1067,7 @@ class Daemon(unittest.TestCase):
         pool = "/proc/sys/vm/nr_hugepages"
         before = int(read_bytes(pool))
         try:
-            with Mount(self.src, "cache=64M,hugepages=require,reserve_hugepages=32") as m:
+            with Mount(self.src, "cache=64M,hugepages=require,reserve_hugepages=32,verbatim=cached") as m:
                 st = status(m.mnt)
                 self.assertEqual(st["page_kind"], "hugetlb-2M")
                 self.assertEqual(int(st["hugepages_reserved"]), 32)

@@ -31,6 +31,7 @@ TEST(Engine, ServesTheConcatViewThroughTheCache) {
     cfg.chunk_size = 64 << 10;     // many chunks per file
     cfg.threads = 2;
     cfg.fuse_threads = 2;
+    cfg.verbatim = Verbatim::Cached;  // concat/ only copies: through the cache only when asked
     auto e = Engine::create(cfg);
     ASSERT_TRUE(e.ok()) << e.error().message;
     ASSERT_TRUE((*e)->start().ok());
@@ -72,6 +73,69 @@ TEST(Engine, ServesTheConcatViewThroughTheCache) {
     (*e)->close(*f);
     EXPECT_NE((*e)->status_text().find("open_files: 0"), std::string::npos);
     EXPECT_NE((*e)->models_text().find("shown\tconcat/tiny-llama-Q4_K_S.gguf\t770048"), std::string::npos);
+}
+
+TEST(Engine, CopiedRangesAreSentFromTheSourcesOwnPages) {
+    EngineConfig cfg;
+    cfg.source = test::data_dir() + "/gguf/split";
+    cfg.arena.bytes = 8ull << 20;
+    cfg.chunk_size = 64 << 10;
+    cfg.threads = 1;
+    cfg.fuse_threads = 1;
+    auto e = Engine::create(cfg);
+    ASSERT_TRUE(e.ok() && (*e)->start().ok());
+    const Node* merged = (*e)->tree().lookup((*e)->tree().lookup(VirtualTree::kRoot, "concat")->ino, "tiny-qwen3moe-Q4_K_M.gguf");
+    ASSERT_NE(merged, nullptr);
+    auto f = (*e)->open(merged->ino);
+    auto expect = test::read_file(cfg.source + "/tiny-qwen3moe-Q4_K_M.merged-mainline.gguf");
+    // The merged header (memory), then four shards' data (their mappings), across every edge.
+    for (size_t request : {4096ul, 100000ul, 1ul << 20}) EXPECT_TRUE(read_all(**e, *f, request) == expect) << request;
+    std::mt19937 rng(2);
+    for (int i = 0; i < 300; ++i) {
+        uint64_t off = rng() % expect.size();
+        auto r = (*e)->read(*f, off, 1 + rng() % 300000);
+        ASSERT_TRUE(r.ok());
+        EXPECT_FALSE(r->mapped.empty() && off >= 4096);
+        uint64_t at = off;
+        for (auto& v : r->iov) {
+            ASSERT_TRUE(std::equal(static_cast<uint8_t*>(v.iov_base), static_cast<uint8_t*>(v.iov_base) + v.iov_len,
+                                   expect.begin() + static_cast<long>(at)));
+            at += v.iov_len;
+        }
+        EXPECT_FALSE((*e)->after_reply(*f, *r, off, 0));
+    }
+    EXPECT_EQ((*e)->stats().fills, 0u);  // nothing went through the cache
+    EXPECT_GT((*e)->stats().mapped_reads, 300u);
+    (*e)->close(*f);
+}
+
+TEST(Engine, AMappedSourceThatChangesIsEioAndItsPagesMustBeDropped) {
+    test::TempDir src;
+    test::write_file(src / "a.bin", std::vector<uint8_t>(300000, 1));
+    EngineConfig cfg;
+    cfg.source = src.path();
+    cfg.arena.bytes = 8ull << 20;
+    cfg.threads = 1;
+    cfg.fuse_threads = 1;
+    auto e = Engine::create(cfg);
+    ASSERT_TRUE(e.ok() && (*e)->start().ok());
+    const Node* n = (*e)->tree().lookup((*e)->tree().lookup(VirtualTree::kRoot, "concat")->ino, "a.bin");
+    auto f = (*e)->open(n->ino);
+    auto r = (*e)->read(*f, 0, 4096);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->mapped.size(), 1u);
+    // A send the kernel could not complete from the mapping (EFAULT) is logged and counted, the
+    // source read the ordinary way to say where; nothing to drop.
+    EXPECT_FALSE((*e)->after_reply(*f, *r, 0, -EFAULT));
+    EXPECT_EQ((*e)->stats().read_errors, 1u);
+    // The source changes while the kernel copies from it: the reply may hold a mix, so the
+    // kernel's pages of the file must go, and from then on every read is EIO.
+    std::filesystem::resize_file(src / "a.bin", 1000);
+    EXPECT_TRUE((*e)->after_reply(*f, *r, 0, 0));
+    auto again = (*e)->read(*f, 0, 4096);
+    ASSERT_FALSE(again.ok());
+    EXPECT_EQ(again.error().code, EIO);
+    (*e)->close(*f);
 }
 
 TEST(Engine, ReadErrorsBecomeEio) {
@@ -119,6 +183,7 @@ TEST(Engine, PrefetchWindowGrowsForAReaderThatOutrunsItAndResetsOnASeek) {
     cfg.prefetch = 16;
     cfg.threads = 1;
     cfg.fuse_threads = 1;
+    cfg.verbatim = Verbatim::Cached;
     auto e = Engine::create(cfg);
     ASSERT_TRUE(e.ok() && (*e)->start().ok());
     const Node* n = (*e)->tree().lookup((*e)->tree().lookup(VirtualTree::kRoot, "concat")->ino, "a.bin");
