@@ -41,6 +41,10 @@ public:
     std::string path_of(uint64_t ino) const;
     size_t size() const { return nodes_.size() - 1; }
 
+    // Adds every node of `other` (a tree one view built on its own), in its inode order: the
+    // same numbers as if that view had built into this tree directly.
+    void graft(const VirtualTree& other);
+
     // Every regular virtual file with its path (for preload and the models listing).
     std::vector<std::pair<std::string, VirtualFilePtr>> files() const;
 

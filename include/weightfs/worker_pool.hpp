@@ -28,4 +28,9 @@ private:
     std::vector<std::thread> threads_;
 };
 
+// Runs fn(0) … fn(n-1) on up to one short-lived thread per core, all joined before it returns
+// (so it is safe before the daemon forks, when the pool does not exist yet). For start-up work
+// such as parsing a checkpoint's shard headers. The first exception a call throws is rethrown.
+void parallel_for(size_t n, const std::function<void(size_t)>& fn);
+
 }  // namespace wfs

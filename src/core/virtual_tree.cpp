@@ -66,6 +66,16 @@ std::string VirtualTree::path_of(uint64_t ino) const {
     return p.empty() ? "/" : p;
 }
 
+void VirtualTree::graft(const VirtualTree& other) {
+    for (size_t i = 2; i < other.nodes_.size(); ++i) {
+        const Node& n = other.nodes_[i];
+        const std::string path = other.path_of(i).substr(1);
+        if (n.kind == NodeKind::Directory) ensure_dir(path, n.view);
+        else if (n.kind == NodeKind::File) add_file(path, n.file, n.view);
+        else add(ensure_dir(other.path_of(n.parent).substr(1), n.view), n.name, n.kind, nullptr, n.view);
+    }
+}
+
 std::vector<std::pair<std::string, VirtualFilePtr>> VirtualTree::files() const {
     std::vector<std::pair<std::string, VirtualFilePtr>> out;
     for (size_t i = 2; i < nodes_.size(); ++i)

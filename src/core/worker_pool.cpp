@@ -1,6 +1,36 @@
 #include "weightfs/worker_pool.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <exception>
+
 namespace wfs {
+
+void parallel_for(size_t n, const std::function<void(size_t)>& fn) {
+    const size_t workers = std::min<size_t>(n, std::max(1u, std::thread::hardware_concurrency()));
+    if (workers <= 1) {
+        for (size_t i = 0; i < n; ++i) fn(i);
+        return;
+    }
+    std::atomic<size_t> next{0};
+    std::exception_ptr failed;
+    std::mutex failed_mu;
+    auto work = [&] {
+        for (size_t i; (i = next.fetch_add(1)) < n;) {
+            try {
+                fn(i);
+            } catch (...) {
+                std::lock_guard lock(failed_mu);
+                if (!failed) failed = std::current_exception();
+            }
+        }
+    };
+    std::vector<std::thread> threads;
+    for (size_t t = 1; t < workers; ++t) threads.emplace_back(work);
+    work();
+    for (auto& t : threads) t.join();
+    if (failed) std::rethrow_exception(failed);
+}
 
 WorkerPool::WorkerPool(unsigned threads) {
     for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });

@@ -118,58 +118,93 @@ const std::string* Index::file_of(std::string_view tensor) const {
     return it == position.end() ? nullptr : &files[entries[it->second].file];
 }
 
-// Streamed: weight_map entries are taken as the parser meets them and dropped from the document,
-// so a DeepSeek-sized index (160k entries) costs one pass and no JSON tree of it.
+namespace {
+
+// SAX events of an index: weight_map's entries are taken as the parser meets them, so a
+// DeepSeek-sized index (160k entries) costs one pass and builds no JSON values at all.
+class IndexReader final : public nlohmann::json::json_sax_t {
+public:
+    IndexReader(Index& idx, const std::string& name) : idx_(idx), name_(name) {}
+    std::optional<Error> problem;
+    bool top_is_object = false, map_seen = false;
+
+    bool null() override { return scalar(); }
+    bool boolean(bool) override { return scalar(); }
+    bool number_integer(number_integer_t) override { return scalar(); }
+    bool number_unsigned(number_unsigned_t) override { return scalar(); }
+    bool number_float(number_float_t, const string_t&) override { return scalar(); }
+    bool binary(binary_t&) override { return scalar(); }
+    bool string(string_t& value) override {
+        if (!in_map_at_value()) return true;
+        auto f = file_ids_.try_emplace(value, static_cast<uint32_t>(idx_.files.size())).first;
+        if (f->second == idx_.files.size()) idx_.files.push_back(value);
+        auto p = idx_.position.find(key_);
+        if (p != idx_.position.end()) {
+            idx_.entries[p->second].file = f->second;  // a repeated key: the last value wins, as in Python
+        } else {
+            idx_.entries.push_back({key_, f->second});
+            idx_.position.emplace(idx_.entries.back().tensor, static_cast<uint32_t>(idx_.entries.size() - 1));
+        }
+        return true;
+    }
+    bool start_object(std::size_t) override { return open(true); }
+    bool start_array(std::size_t) override { return open(false); }
+    bool end_object() override { return close(); }
+    bool end_array() override { return close(); }
+    bool key(string_t& k) override {
+        if (depth_ == 1) map_key_ = k == "weight_map";
+        else if (in_map_ && depth_ == 2) key_ = k;
+        return true;
+    }
+    bool parse_error(std::size_t position, const std::string&, const nlohmann::json::exception& e) override {
+        problem = make_error(EINVAL, name_ + ": offset " + std::to_string(position) + ": not valid JSON: " + e.what(), position);
+        return false;
+    }
+
+private:
+    bool in_map_at_value() const { return in_map_ && depth_ == 2; }
+    bool not_a_file_name() {
+        problem = make_error(EINVAL, name_ + ": weight_map['" + key_ + "'] is not a file name");
+        return false;
+    }
+    bool scalar() { return in_map_at_value() ? not_a_file_name() : true; }
+    bool open(bool object) {
+        if (in_map_at_value()) return not_a_file_name();
+        ++depth_;
+        if (depth_ == 1) top_is_object = object;
+        if (depth_ == 2 && map_key_ && object) in_map_ = map_seen = true;
+        return true;
+    }
+    bool close() {
+        if (depth_ == 2) in_map_ = false;
+        --depth_;
+        return true;
+    }
+
+    Index& idx_;
+    const std::string& name_;
+    std::unordered_map<std::string, uint32_t> file_ids_;
+    int depth_ = 0;
+    bool map_key_ = false, in_map_ = false;
+    std::string key_;
+};
+
+}  // namespace
+
 Result<Index> read_index(const ByteReader& in) {
     if (in.size() > kMaxJson) return make_error(EINVAL, in.name() + ": " + std::to_string(in.size()) + " bytes is too large for a JSON file here");
     std::string text(in.size(), '\0');
     WFS_TRY(in.read(0, text.size(), text.data()));
     Index idx;
-    std::unordered_map<std::string, uint32_t> file_ids;
-    std::optional<Error> problem;
-    bool in_map = false;
-    std::string key;
-    using Event = nlohmann::json::parse_event_t;
-    auto on_event = [&](int depth, Event ev, nlohmann::json& parsed) -> bool {
-        if (depth == 1 && ev == Event::key) {
-            in_map = parsed.get<std::string>() == "weight_map";
-            return true;
-        }
-        if (!in_map || depth != 2 || problem) return true;
-        if (ev == Event::key) {
-            key = parsed.get<std::string>();
-            return false;  // not kept in the document; the value still comes to this callback
-        }
-        if (ev == Event::value || ev == Event::object_end || ev == Event::array_end) {
-            if (!parsed.is_string()) {
-                problem = make_error(EINVAL, in.name() + ": weight_map['" + key + "'] is not a file name");
-                return false;
-            }
-            const std::string& name = parsed.get_ref<const std::string&>();
-            auto f = file_ids.try_emplace(name, static_cast<uint32_t>(idx.files.size())).first;
-            if (f->second == idx.files.size()) idx.files.push_back(name);
-            auto p = idx.position.find(key);
-            if (p != idx.position.end()) {
-                idx.entries[p->second].file = f->second;
-            } else {
-                idx.entries.push_back({key, f->second});
-                idx.position.emplace(idx.entries.back().tensor, static_cast<uint32_t>(idx.entries.size() - 1));
-            }
-            return false;
-        }
-        return true;
-    };
-    nlohmann::json j;
+    IndexReader reader(idx, in.name());
+    bool ok = false;
     try {
-        j = nlohmann::json::parse(text, on_event);
-    } catch (const nlohmann::json::parse_error& e) {
-        return make_error(EINVAL, in.name() + ": offset " + std::to_string(e.byte) + ": not valid JSON: " + e.what(), e.byte);
+        ok = nlohmann::json::sax_parse(text, &reader);
     } catch (const nlohmann::json::exception& e) {
         return make_error(EINVAL, in.name() + ": not usable JSON: " + e.what());
     }
-    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-        return make_error(EINVAL, in.name() + ": no weight_map object");
-    if (problem) return *problem;
+    if (reader.problem) return *reader.problem;
+    if (!ok || !reader.top_is_object || !reader.map_seen) return make_error(EINVAL, in.name() + ": no weight_map object");
     return idx;
 }
 

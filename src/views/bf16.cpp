@@ -4,11 +4,14 @@
 #include <optional>
 #include <set>
 #include <tuple>
+#include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "formats/hf.hpp"
 #include "transforms/fp8.hpp"
 #include "transforms/mxfp4.hpp"
+#include "weightfs/worker_pool.hpp"
 
 namespace wfs {
 
@@ -29,8 +32,13 @@ Result<Bf16Model> bf16_model(const HfModel& m) {
     const hf::Index* index = m.weight_map.get();  // parsed and checked by the catalog
     if (m.index && !index) return make_error(EINVAL, m.index->rel() + ": index not usable");
     using Located = std::pair<const SafetensorsFile*, const st::Tensor*>;
-    std::unordered_map<std::string, const SafetensorsFile*> shard_by_name;
-    std::unordered_map<std::string, Located> by_name;  // every tensor of every shard
+    // Keyed by views into the shard headers, which outlive this function (a DeepSeek-sized
+    // checkpoint has 160k tensors: no copies of their names).
+    std::unordered_map<std::string_view, const SafetensorsFile*> shard_by_name;
+    std::unordered_map<std::string_view, Located> by_name;  // every tensor of every shard
+    size_t total = 0;
+    for (const auto& s : m.shards) total += s.header->tensors.size();
+    by_name.reserve(total);
     for (const auto& s : m.shards) {
         shard_by_name[s.name] = &s;
         for (const auto& t : s.header->tensors) by_name.emplace(t.name, Located{&s, &t});
@@ -55,14 +63,24 @@ Result<Bf16Model> bf16_model(const HfModel& m) {
     };
     auto scale_dtype_ok = [](st::Dtype d) { return d == st::Dtype::F32 || d == st::Dtype::BF16 || d == st::Dtype::F16; };
 
-    Bf16Model out;
-    std::unordered_map<std::string, TensorBytes> converted;  // by source name
-    std::set<std::string> shard_drop;
-    for (const auto& shard : m.shards) {
+    // What converting one shard yields; shards are converted side by side (a DeepSeek-sized
+    // checkpoint has 163 of them) and joined in shard order, so the first error is the one a
+    // shard-by-shard pass would meet first.
+    struct ShardResult {
+        std::vector<std::optional<TensorBytes>> converted;  // by position in the shard
+        bool any = false;
+        std::vector<std::string_view> drop;                 // tensors left out of every shard
+        std::vector<std::string> index_drop;
+        std::vector<std::pair<std::string, std::string>> rename;
+    };
+    auto convert_shard = [&](const SafetensorsFile& shard, ShardResult& so) -> Status {
+        so.converted.resize(shard.header->tensors.size());
+        size_t position = 0;
         for (const auto& t : shard.header->tensors) {
+            const size_t here = position++;
             const uint64_t at = shard.header->data_offset + t.begin;
             if (ends_with(t.name, "_scale_inv")) {
-                shard_drop.insert(t.name);  // dropped from every shard, converted or not (as the script does)
+                so.drop.push_back(t.name);  // dropped from every shard, converted or not (as the script does)
                 continue;
             }
             const bool fp8 = t.dtype == st::Dtype::F8_E4M3 || t.dtype == st::Dtype::F8_E5M2;
@@ -81,13 +99,14 @@ Result<Bf16Model> bf16_model(const HfModel& m) {
                     for (auto d : shape) lead *= d;
                     shape.push_back(groups * 32);
                     shape.push_back(rows);
-                    converted[t.name] = TensorBytes{base, st::Dtype::BF16, shape, lead * rows * groups * 32 * 2, nullptr, 0,
+                    so.any = true;
+                    so.converted[here] = TensorBytes{base, st::Dtype::BF16, shape, lead * rows * groups * 32 * 2, nullptr, 0,
                                                     std::make_shared<mxfp4::Mxfp4Piece>(shard.file, at, sf->file,
                                                                                         sf->header->data_offset + sc->begin,
                                                                                         lead, rows, groups)};
-                    shard_drop.insert(sc->name);
-                    out.index_drop.insert(sc->name);
-                    out.index_rename[t.name] = base;
+                    so.drop.push_back(sc->name);
+                    so.index_drop.push_back(sc->name);
+                    so.rename.push_back({t.name, base});
                     continue;
                 }
             }
@@ -118,7 +137,7 @@ Result<Bf16Model> bf16_model(const HfModel& m) {
                         if (sc.shape != grid)
                             return tensor_error(sf, sc, "scale grid shape does not match the weight's 128x128 blocks (expected [" +
                                                             std::to_string(grid[0]) + ", " + std::to_string(grid[1]) + "])");
-                        out.index_drop.insert(t.name + "_scale_inv");
+                        so.index_drop.push_back(t.name + "_scale_inv");
                     } else {
                         if (sc.elements() == 1) layout = fp8::ScaleLayout::PerTensor;
                         else if (sc.shape == std::vector<uint64_t>{rows, 1} || sc.shape == std::vector<uint64_t>{rows})
@@ -127,12 +146,13 @@ Result<Bf16Model> bf16_model(const HfModel& m) {
                             return tensor_error(sf, sc, "weight_scale shape fits neither per-tensor, per-channel [" +
                                                             std::to_string(rows) + ", 1] nor 128x128 blocks");
                         const std::string input_scale = t.name.substr(0, t.name.size() - 6) + "input_scale";
-                        for (const std::string& n : {cscale->name, input_scale}) {
-                            shard_drop.insert(n);
-                            out.index_drop.insert(n);
-                        }
+                        so.drop.push_back(cscale->name);
+                        so.index_drop.push_back(cscale->name);
+                        if (auto in = by_name.find(input_scale); in != by_name.end()) so.drop.push_back(in->first);
+                        so.index_drop.push_back(input_scale);
                     }
-                    converted[t.name] = TensorBytes{t.name, st::Dtype::BF16, t.shape, rows * cols * 2, nullptr, 0,
+                    so.any = true;
+                    so.converted[here] = TensorBytes{t.name, st::Dtype::BF16, t.shape, rows * cols * 2, nullptr, 0,
                                                     std::make_shared<fp8::DequantPiece>(shard.file, at, t.dtype, sf.file,
                                                                                         sf.header->data_offset + sc.begin,
                                                                                         sc.dtype, rows, cols, layout)};
@@ -140,13 +160,44 @@ Result<Bf16Model> bf16_model(const HfModel& m) {
                 continue;
             }
         }
+        return {};
+    };
+    std::vector<ShardResult> results(m.shards.size());
+    std::vector<Status> statuses(m.shards.size());
+    parallel_for(m.shards.size(), [&](size_t i) { statuses[i] = convert_shard(m.shards[i], results[i]); });
+
+    Bf16Model out;
+    bool any_converted = false;
+    std::unordered_set<std::string_view> shard_drop;
+    shard_drop.reserve(total / 2);
+    for (size_t i = 0; i < m.shards.size(); ++i) {
+        if (!statuses[i]) return statuses[i].error();
+        any_converted = any_converted || results[i].any;
+        shard_drop.insert(results[i].drop.begin(), results[i].drop.end());
+        for (auto& n : results[i].index_drop) out.index_drop.insert(std::move(n));
+        for (auto& [from, to] : results[i].rename) out.index_rename[from] = to;
     }
-    if (converted.empty()) return out;
-    for (const auto& shard : m.shards) {
+    if (!any_converted) return out;
+    if (index) {
+        std::vector<std::pair<std::string, std::string>> map;
+        map.reserve(index->entries.size());
+        for (auto& e : index->entries) {
+            if (out.index_drop.count(e.tensor)) continue;
+            auto renamed = out.index_rename.find(e.tensor);
+            map.push_back({renamed == out.index_rename.end() ? e.tensor : renamed->second, index->file(e)});
+        }
+        const std::string text = hf::write_index(map);
+        out.index_text = std::make_shared<const MemoryPiece>(std::vector<uint8_t>(text.begin(), text.end()));
+    }
+    for (size_t i = 0; i < m.shards.size(); ++i) {
+        const auto& shard = m.shards[i];
         auto& tensors = out.shards[shard.name];
+        tensors.reserve(shard.header->tensors.size());
+        size_t position = 0;
         for (const auto& t : shard.header->tensors) {
+            auto& c = results[i].converted[position++];
             if (shard_drop.count(t.name)) continue;
-            if (auto c = converted.find(t.name); c != converted.end()) tensors.push_back(c->second);
+            if (c) tensors.push_back(std::move(*c));
             else tensors.push_back({t.name, t.dtype, t.shape, t.bytes(), shard.file, shard.header->data_offset + t.begin, nullptr});
         }
     }
@@ -181,15 +232,12 @@ Result<VirtualFilePtr> bf16_side_file(const HfModel& m, const Bf16Model& model, 
                                                             f.file->mtime_sec()));
     };
     const bool converted = !model.shards.empty();  // an unquantized checkpoint keeps every file as-is
-    if (converted && f.file == m.index && m.weight_map) {
-        std::vector<std::pair<std::string, std::string>> map;
-        map.reserve(m.weight_map->entries.size());
-        for (auto& e : m.weight_map->entries) {
-            if (model.index_drop.count(e.tensor)) continue;
-            auto renamed = model.index_rename.find(e.tensor);
-            map.push_back({renamed == model.index_rename.end() ? e.tensor : renamed->second, m.weight_map->file(e)});
-        }
-        return text_file(hf::write_index(map));
+    if (converted && f.file == m.index && model.index_text) {
+        ExtentListBuilder b;
+        const uint64_t size = model.index_text->bytes().size();
+        b.add_piece(model.index_text, 0, size);
+        return VirtualFilePtr(std::make_shared<VirtualFile>(view, b.take(), size, std::vector<std::string>{f.rel}, 0444,
+                                                            f.file->mtime_sec()));
     }
     if (converted && f.file == m.config) {
         bool had = false;

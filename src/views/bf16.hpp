@@ -2,6 +2,8 @@
 
 #include <map>
 #include <set>
+#include <string>
+#include <unordered_set>
 
 #include "views/tensor_file.hpp"
 #include "weightfs/view.hpp"
@@ -24,8 +26,11 @@ public:
 // dropped), and gpt-oss MXFP4 (`P_blocks` + `P_scales` → `P`, transposed as transformers does).
 struct Bf16Model {
     std::map<std::string, std::vector<TensorBytes>> shards;  // by shard file name
-    std::set<std::string> index_drop;                       // index entries removed
+    std::unordered_set<std::string> index_drop;             // index entries removed
     std::map<std::string, std::string> index_rename;         // index entries renamed (MXFP4 P_blocks → P)
+    // model.safetensors.index.json as the script rewrites it (megabytes for a DeepSeek-sized
+    // checkpoint): rendered once, shared by every view that shows it.
+    std::shared_ptr<const MemoryPiece> index_text;
 };
 
 // Computes it; an error names the file, offset and reason (used by layers/ for FP8 sources too).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <string_view>
 #include <unordered_map>
 
 #include "formats/gguf.hpp"
@@ -127,11 +128,14 @@ void LayersView::build(ViewContext& ctx) const {
             ctx.report.problems.push_back({root, m.rel_dir, bf16.error().offset, bf16.error().message});
             continue;
         }
+        const std::vector<TensorBytes> all = checkpoint_tensors(m, *bf16);
         std::vector<std::string> names;
-        std::unordered_map<std::string, TensorBytes> tensors;
-        for (auto& t : checkpoint_tensors(m, *bf16)) {
+        names.reserve(all.size());
+        std::unordered_map<std::string_view, const TensorBytes*> tensors;  // into `all`
+        tensors.reserve(all.size() + 1);
+        for (const auto& t : all) {
             names.push_back(t.name);
-            tensors[t.name] = std::move(t);
+            tensors[t.name] = &t;
         }
         std::vector<std::string> sources;
         int64_t mtime = 0;
@@ -149,10 +153,11 @@ void LayersView::build(ViewContext& ctx) const {
             arch = *a;
         }
         const LayerPlan plan = plan_layers(names, arch);
+        TensorBytes alias;  // a tied output.weight: the embedding's bytes under the head's name
         if (!plan.tied_alias.empty()) {
-            TensorBytes alias = tensors.at(plan.tied_source);
+            alias = *tensors.at(plan.tied_source);
             alias.name = plan.tied_alias;
-            tensors[plan.tied_alias] = alias;
+            tensors[alias.name] = &alias;
         }
         // AirLLM's per-module file of a layer and the generic per-layer file hold the same
         // tensors: one VirtualFile serves both paths (half the memory, one cached copy).
@@ -161,7 +166,8 @@ void LayersView::build(ViewContext& ctx) const {
             auto& slot = made[members];
             if (slot) return slot;
             std::vector<TensorBytes> t;
-            for (const auto& n : members) t.push_back(tensors.at(n));
+            t.reserve(members.size());
+            for (const auto& n : members) t.push_back(*tensors.at(n));
             return slot = safetensors_file(std::move(t), root, sources, mtime);
         };
 

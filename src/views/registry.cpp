@@ -7,6 +7,7 @@
 #include "views/llama2c.hpp"
 #include "views/r4.hpp"
 #include "weightfs/view.hpp"
+#include "weightfs/worker_pool.hpp"
 
 namespace wfs {
 
@@ -30,9 +31,30 @@ std::vector<std::unique_ptr<View>> make_views() {
 }
 
 VirtualTree build_tree(const Catalog& catalog, const ViewOptions& options, ViewReport& report) {
+    // What several views share (the BF16 form of each checkpoint) is computed first; then the
+    // views build side by side, each into its own tree and report, joined in registry order so
+    // inode numbers and listings are what one view after another would give.
+    std::map<const HfModel*, std::shared_ptr<const Result<Bf16Model>>> bf16_models;
+    std::vector<const HfModel*> usable;
+    for (const auto& m : catalog.hf_models)
+        if (m.usable) usable.push_back(&m);
+    std::vector<std::shared_ptr<const Result<Bf16Model>>> computed(usable.size());
+    parallel_for(usable.size(), [&](size_t i) { computed[i] = std::make_shared<const Result<Bf16Model>>(bf16_model(*usable[i])); });
+    for (size_t i = 0; i < usable.size(); ++i) bf16_models[usable[i]] = computed[i];
+
+    const auto views = make_views();
+    std::vector<VirtualTree> trees(views.size());
+    std::vector<ViewReport> reports(views.size());
+    parallel_for(views.size(), [&](size_t i) {
+        ViewContext ctx{catalog, options, trees[i], reports[i], bf16_models};
+        views[i]->build(ctx);
+    });
     VirtualTree tree;
-    ViewContext ctx{catalog, options, tree, report, {}};  // one context: what one view computes, the next reuses
-    for (const auto& view : make_views()) view->build(ctx);
+    for (size_t i = 0; i < views.size(); ++i) {
+        tree.graft(trees[i]);
+        for (auto& s : reports[i].shown) report.shown.push_back(std::move(s));
+        for (auto& p : reports[i].problems) report.problems.push_back(std::move(p));
+    }
     uint64_t control = tree.ensure_dir(".weightfs", "");
     tree.add(control, "status", NodeKind::Status, nullptr, "");
     tree.add(control, "models", NodeKind::Models, nullptr, "");

@@ -1,6 +1,7 @@
 #include "views/tensor_file.hpp"
 
 #include <algorithm>
+#include <string_view>
 #include <unordered_map>
 
 namespace wfs {
@@ -8,7 +9,9 @@ namespace wfs {
 VirtualFilePtr safetensors_file(std::vector<TensorBytes> tensors, const std::string& view,
                                 std::vector<std::string> sources, int64_t mtime) {
     std::vector<st::OutTensor> out;
-    std::unordered_map<std::string, const TensorBytes*> by_name;
+    out.reserve(tensors.size());
+    std::unordered_map<std::string_view, const TensorBytes*> by_name;  // into `tensors`
+    by_name.reserve(tensors.size());
     for (const auto& t : tensors) {
         out.push_back({t.name, t.dtype, t.shape, t.bytes, 0});
         by_name[t.name] = &t;
