@@ -135,6 +135,10 @@ TEST(Fp8, VectorizedKernelMatchesTheTablePathBitForBit) {
             fp8::dequant_run(codes.data(), len, e4, s, a.data());
             fp8::dequant_run_e4m3(codes.data(), len, s, b.data());
             ASSERT_EQ(a, b) << "scale " << s << " len " << len << " isa " << fp8::kernel_isa();
+            const fp8::Run run{static_cast<uint32_t>(len), s};
+            std::fill(b.begin(), b.end(), 0);
+            fp8::dequant_runs_e4m3_generic(codes.data(), &run, 1, b.data());
+            ASSERT_EQ(a, b) << "scale " << s << " len " << len << " (compiler-vectorized form)";
         }
     // Many runs in one call, each with its own scale and length, equal to one call per run.
     std::vector<fp8::Run> runs;

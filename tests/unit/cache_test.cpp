@@ -5,9 +5,11 @@
 #include <atomic>
 #include <chrono>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 #include "weightfs/chunk_cache.hpp"
+#include "weightfs/worker_pool.hpp"
 
 using namespace wfs;
 using namespace std::chrono_literals;
@@ -154,4 +156,18 @@ TEST(ChunkCache, CorrectBytesUnderConcurrentLoad) {
         });
     for (auto& t : ts) t.join();
     EXPECT_EQ(bad, 0);
+}
+
+TEST(ParallelFor, EveryIndexOnceAndTheFirstFailureRethrown) {
+    std::vector<std::atomic<int>> seen(1000);
+    wfs::parallel_for(seen.size(), [&](size_t i) { seen[i].fetch_add(1); });
+    for (auto& s : seen) EXPECT_EQ(s.load(), 1);
+    std::atomic<int> ran{0};
+    EXPECT_THROW(wfs::parallel_for(100, [&](size_t i) {
+                     ran.fetch_add(1);
+                     if (i == 37) throw std::runtime_error("shard 37");
+                 }),
+                 std::runtime_error);
+    EXPECT_EQ(ran.load(), 100);  // the others still ran: every thread is joined before it returns
+    wfs::parallel_for(0, [](size_t) { FAIL(); });
 }

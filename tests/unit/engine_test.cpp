@@ -203,3 +203,28 @@ TEST(Engine, PrefetchWindowGrowsForAReaderThatOutrunsItAndResetsOnASeek) {
     EXPECT_EQ(f->window.load(), 2u);
     (*e)->close(*f);
 }
+
+TEST(Engine, TheTreeIsNumberedTheSameEveryBuild) {
+    // Views build side by side and are joined in registry order: inode numbers must not depend
+    // on which finished first.
+    auto cat = Catalog::scan(test::data_dir());
+    ASSERT_TRUE(cat.ok());
+    ViewReport r1, r2;
+    ViewOptions opt;
+    const VirtualTree a = build_tree(*cat, opt, r1);
+    for (int round = 0; round < 5; ++round) {
+        ViewReport r;
+        const VirtualTree b = build_tree(*cat, opt, r);
+        ASSERT_EQ(a.size(), b.size());
+        for (uint64_t ino = 1; ino <= a.size(); ++ino) {
+            ASSERT_EQ(a.path_of(ino), b.path_of(ino)) << ino;
+            ASSERT_EQ(a.get(ino)->kind, b.get(ino)->kind);
+        }
+        ASSERT_EQ(r.shown.size(), r1.shown.size());
+        for (size_t i = 0; i < r.shown.size(); ++i) EXPECT_EQ(r.shown[i].path, r1.shown[i].path);
+    }
+    // Every view is there, each under its own root, and the control files last.
+    for (const char* view : {"concat", "r4", "bf16", "layers", "llama2c", ".weightfs"}) EXPECT_NE(a.lookup(VirtualTree::kRoot, view), nullptr) << view;
+    EXPECT_GT(a.size(), 50u);
+    EXPECT_EQ(a.path_of(a.size()), "/.weightfs/models");
+}
