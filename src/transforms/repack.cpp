@@ -116,10 +116,11 @@ void r_q5_q6_0(Blocks x, uint8_t* out) {
 }
 
 // ---- 256-element K and IQ types
-void r_iq4_xs(Blocks x, uint8_t* out) {
+}  // namespace
+
+void iq4xs_header(const uint8_t* const* x, uint8_t* out) {
     uint8_t* scales_h = out + 16;
     uint8_t* scales_l = out + 32;
-    uint8_t* qs = out + 64;
     std::memset(scales_h, 0, 16 + 32);
     for (int k = 0; k < 8; ++k) {
         std::memcpy(out + 2 * k, x[k], 2);
@@ -130,6 +131,17 @@ void r_iq4_xs(Blocks x, uint8_t* out) {
             const int s = 8 * ib + k;
             scales_l[s % 32] |= static_cast<uint8_t>(sl << (4 * (s / 32)));
             scales_h[s % 16] |= static_cast<uint8_t>(sh << (2 * (s / 16)));
+        }
+    }
+}
+
+namespace {
+
+void r_iq4_xs(Blocks x, uint8_t* out) {
+    iq4xs_header(x, out);
+    uint8_t* qs = out + 64;
+    for (int k = 0; k < 8; ++k) {
+        for (int ib = 0; ib < 8; ++ib) {
             const uint8_t* q = x[k] + 8 + 16 * ib;
             auto lo = [&](int j) { return q[j] & 15; };
             auto hi = [&](int j) { return q[j] >> 4; };
@@ -430,7 +442,7 @@ const Entry kTable[] = {
     {Q4_0, 202, 8, 18, r_q_simple<8, 16>, {simd::Kind::Interleave, 2, 16}},  {Q8_0, 208, 8, 34, r_q_simple<8, 32>, {simd::Kind::Interleave, 2, 32}},
     {MXFP4, 353, 8, 17, r_mxfp4, {simd::Kind::Interleave, 1, 16}},           {IQ4_NL, 220, 4, 18, r_iq4_nl},
     {Q5_0, 206, 4, 22, r_q5_q6_0<false>},   {133 /* Q6_0 */, 233, 4, 26, r_q5_q6_0<true>},
-    {IQ4_XS, 223, 8, 136, r_iq4_xs},        {Q2_K, 210, 4, 84, r_q2_k},
+    {IQ4_XS, 223, 8, 136, r_iq4_xs, {simd::Kind::IQ4XS, 0, 0}},        {Q2_K, 210, 4, 84, r_q2_k},
     {Q3_K, 211, 4, 110, r_q3_k},            {Q4_K, 212, 4, 144, r_q4_q5_k<false>, {simd::Kind::Q4K, 0, 0}},
     {Q5_K, 213, 4, 176, r_q4_q5_k<true>},   {Q6_K, 214, 4, 210, r_q6_k},
     {IQ2_XXS, 216, 4, 66, r_iq2_xxs},       {IQ2_XS, 217, 4, 74, r_iq2_xs},
@@ -456,8 +468,8 @@ const char* kernel_isa(const Entry& e) {
 
 void repack_groups(const Entry& e, const uint8_t* in, uint8_t* out, size_t row_bytes, size_t groups, Kernel kernel) {
     const size_t nb = row_bytes / e.block_bytes, group = row_bytes * e.rows;
-    if (kernel == Kernel::Best) {
-        if (auto fast = simd::find(e.simd)) {
+    if (kernel != Kernel::Scalar) {
+        if (auto fast = simd::find(e.simd, kernel == Kernel::Best)) {
             for (size_t g = 0; g < groups; ++g) fast(in + g * group, out + g * group, row_bytes, nb);
             return;
         }

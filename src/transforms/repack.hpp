@@ -24,8 +24,13 @@ struct Entry {
 
 // d, dmin and scales of an R-block of 4 Q4_K/Q5_K rows (shared by the scalar and vector kernels).
 void q4k_header(const uint8_t* const* rows, uint8_t* out);
+// d and the 4+2-bit sub-block scales of 8 IQ4_XS rows, re-packed (scales_h, scales_l): the first
+// 64 bytes of an IQ4_XS_R8 block, shared by the scalar and the vectorized kernels.
+void iq4xs_header(const uint8_t* const* rows, uint8_t* out);
 
-enum class Kernel { Best, Scalar };
+// Best: the widest vectorized kernel this CPU runs; Sse2: the baseline vectorized one even where
+// AVX2 is there (so the tests hold both to the scalar reference); Scalar: the reference.
+enum class Kernel { Best, Sse2, Scalar };
 
 // The repack table entry for a source type; BF16/F16 only when `bf16` is set (ik builds them
 // only with __AVX512BF16__). nullptr when the type is not repacked.

@@ -1,7 +1,7 @@
 // Vectorized repack. The types whose R-blocks are pure 4-byte interleaves — Q4_0 → Q4_0_R8,
 // Q8_0 → Q8_0_R8, MXFP4 → MXFP4_R8: the quants of 8 rows are an 8×(QS/4) matrix of 32-bit
 // words, transposed; AVX2 when the CPU has it (an 8×8 transpose in registers), else SSE2 (4×4
-// transposes, always present on x86-64). And Q4_K → Q4_K_R4's quants (SSE2). The scalar kernels
+// transposes, always present on x86-64). And the quants of Q4_K → Q4_K_R4 and IQ4_XS → IQ4_XS_R8 (SSE2). The scalar kernels
 // in repack.cpp define the layouts and the unit tests check these against them.
 #pragma once
 
@@ -13,7 +13,8 @@ namespace wfs::repack::simd {
 // Interleave: 8 rows, per block `scale_bytes` (2: fp16 d of Q4_0/Q8_0, 1: e8m0 of MXFP4) then
 // `qs_bytes` (16 or 32). Q4K: 4 rows of Q4_K — the header is the scalar q4k_header(), the 128
 // quant bytes of each row are nibble re-pairings done as byte shuffles and a 4×4 transpose.
-enum class Kind { None, Interleave, Q4K };
+// IQ4XS: 8 rows of IQ4_XS — the header is the scalar iq4xs_header(), the quants likewise.
+enum class Kind { None, Interleave, Q4K, IQ4XS };
 struct Layout {
     Kind kind = Kind::None;
     unsigned scale_bytes = 0, qs_bytes = 0;
@@ -22,8 +23,8 @@ struct Layout {
 // Repacks `nb` blocks of each of the group's rows (`row_bytes` apart, from `src`) into `dst`.
 using GroupKernel = void (*)(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb);
 
-// The best kernel this CPU runs for the layout, or nullptr when there is none.
-GroupKernel find(const Layout& layout);
+// The best kernel this CPU runs for the layout (AVX2 only when `avx2`), or nullptr when there is none.
+GroupKernel find(const Layout& layout, bool avx2 = true);
 // Which instruction set find() picked: "avx2", "sse2" or "scalar".
 const char* isa(const Layout& layout);
 

@@ -76,20 +76,27 @@ TEST(R4View, RefusesAlignmentOtherThan32) {
 
 TEST(Repack, VectorizedKernelsMatchTheScalarOnes) {
     std::mt19937 rng(7);
-    for (int32_t type : {wfs::ggml::type::Q4_0, wfs::ggml::type::Q8_0, wfs::ggml::type::MXFP4, wfs::ggml::type::Q4_K}) {
+    for (int32_t type : {wfs::ggml::type::Q4_0, wfs::ggml::type::Q8_0, wfs::ggml::type::MXFP4, wfs::ggml::type::Q4_K,
+                         wfs::ggml::type::IQ4_XS}) {
         const repack::Entry* e = repack::find(type, false);
         ASSERT_NE(e, nullptr);
         ASSERT_NE(e->simd.kind, repack::simd::Kind::None);
 #if defined(__x86_64__)
-        EXPECT_STREQ(repack::kernel_isa(*e), __builtin_cpu_supports("avx2") && e->simd.qs_bytes == 32 ? "avx2" : "sse2");
+        const bool avx2_kernel = e->simd.qs_bytes == 32 || e->simd.kind == repack::simd::Kind::IQ4XS ||
+                                 e->simd.kind == repack::simd::Kind::Q4K;
+        EXPECT_STREQ(repack::kernel_isa(*e), __builtin_cpu_supports("avx2") && avx2_kernel ? "avx2" : "sse2");
 #endif
         for (size_t nb : {1u, 3u, 17u}) {
             const size_t row_bytes = nb * e->block_bytes, groups = 5;
             std::vector<uint8_t> in(row_bytes * e->rows * groups), fast(in.size()), scalar(in.size(), 0xAA);
             for (auto& b : in) b = static_cast<uint8_t>(rng());
-            repack::repack_groups(*e, in.data(), fast.data(), row_bytes, groups, repack::Kernel::Best);
             repack::repack_groups(*e, in.data(), scalar.data(), row_bytes, groups, repack::Kernel::Scalar);
-            EXPECT_EQ(fast, scalar) << "type " << type << ", " << nb << " blocks per row";
+            for (auto kernel : {repack::Kernel::Best, repack::Kernel::Sse2}) {
+                std::fill(fast.begin(), fast.end(), 0x55);
+                repack::repack_groups(*e, in.data(), fast.data(), row_bytes, groups, kernel);
+                EXPECT_EQ(fast, scalar) << "type " << type << ", " << nb << " blocks per row, "
+                                        << (kernel == repack::Kernel::Best ? "best" : "sse2") << " kernel";
+            }
         }
     }
     EXPECT_STREQ(repack::kernel_isa(*repack::find(wfs::ggml::type::Q6_K, false)), "scalar");
