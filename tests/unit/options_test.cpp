@@ -18,7 +18,7 @@ Result<Options> parse(std::vector<std::string> args) {
 TEST(Options, ParsesEveryWeightfsOption) {
     auto o = parse({"/models", "/mnt/w", "-o", "cache=8G,chunk=4M,hugepages=require,hugepage_size=1G",
                     "-oreserve_hugepages=16,numa=local,threads=3,prefetch=5,preload=concat/*.gguf,merge_order=ik",
-                    "-o", "direct_io,serve=lazy", "-f"});
+                    "-o", "direct_io,serve=lazy,verbatim=mapped", "-f"});
     ASSERT_TRUE(o.ok()) << o.error().message;
     EXPECT_EQ(o->source, "/models");
     EXPECT_EQ(o->mountpoint, "/mnt/w");
@@ -34,6 +34,9 @@ TEST(Options, ParsesEveryWeightfsOption) {
     EXPECT_EQ(o->engine.prefetch, 5u);
     EXPECT_EQ(o->engine.preload, "concat/*.gguf");
     EXPECT_EQ(o->engine.views.merge_order, MergeOrder::Ik);
+    EXPECT_EQ(o->engine.verbatim, Verbatim::Mapped);
+    EXPECT_EQ(parse({"s", "m", "-o", "verbatim=cached"})->engine.verbatim, Verbatim::Cached);
+    EXPECT_EQ(parse({"s", "m"})->engine.verbatim, Verbatim::Auto);  // the daemon resolves it against direct_io
 }
 
 TEST(Options, DropsFstabOptionsAndPassesKernelOptions) {
@@ -55,6 +58,7 @@ TEST(Options, RefusesWithTheOptionsName) {
              {{"s", "m", "-o", "numa=999"}, "no such node"},
              {{"s", "m", "-o", "hugetlb_dir=run/w"}, "must be an absolute path"},
              {{"s", "m", "-o", "serve=fast"}, "expected auto, lazy, passthrough or hugetlb"},
+             {{"s", "m", "-o", "verbatim=copy"}, "verbatim=copy: expected auto, mapped or cached"},
              {{"s", "m", "-o", "threads=-1"}, "whole number"},
              {{"s"}, "missing SOURCE or MOUNTPOINT"},
              {{"s", "m", "x"}, "too many arguments"},
