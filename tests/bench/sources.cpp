@@ -122,11 +122,30 @@ void write_split_set(const std::string& dir, const std::string& prefix, uint64_t
 
 // A DeepSeek-style FP8 checkpoint: 4096×4096 F8_E4M3 weights with F32 128×128 block scales,
 // four per shard, `size` bytes of FP8 in all, with an index and a config.
+namespace {
+constexpr uint64_t kFp8Side = 4096;
+constexpr int kFp8PerShard = 4;
+int fp8_weights(uint64_t size) { return static_cast<int>(std::max<uint64_t>(4, size / (kFp8Side * kFp8Side))); }
+}  // namespace
+
+std::vector<std::string> fp8_checkpoint_files(uint64_t size) {
+    const int shards = (fp8_weights(size) + kFp8PerShard - 1) / kFp8PerShard;
+    std::vector<std::string> files;
+    for (int s = 0; s < shards; ++s) {
+        char name[64];
+        std::snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", s + 1, shards);
+        files.push_back(name);
+    }
+    return files;
+}
+
+std::string st_layer_shard() { return "model-00002-of-00004.safetensors"; }
+
 std::vector<std::string> write_fp8_checkpoint(const std::string& dir, uint64_t size) {
     using namespace wfs;
     fs::create_directories(dir);
-    const uint64_t n = 4096, weight = n * n, grid = (n / 128) * (n / 128);
-    const int weights = static_cast<int>(std::max<uint64_t>(4, size / weight)), per_shard = 4;
+    const uint64_t n = kFp8Side, weight = n * n, grid = (n / 128) * (n / 128);
+    const int weights = fp8_weights(size), per_shard = kFp8PerShard;
     const int shards = (weights + per_shard - 1) / per_shard;
     std::vector<uint8_t> data(weight);
     std::vector<float> scales(grid);
@@ -185,7 +204,7 @@ std::string write_st_checkpoint(const std::string& dir, uint64_t size) {
                 t.push_back({n, st::Dtype::BF16, {side, side}, weight, 0});
                 map += std::string(map.empty() ? "" : ",\n") + "    \"" + n + "\": \"" + name + "\"";
             }
-        if (s == 1) layer3 = dir + "/" + name;
+        if (s == 1) layer3 = dir + "/" + name;  // st_layer_shard()
         auto header = st::layout(t);
         int fd = open((dir + "/" + name).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (write(fd, header.data(), header.size()) != static_cast<ssize_t>(header.size())) throw std::runtime_error("write");

@@ -19,8 +19,12 @@ void write_split_set(const std::string& dir, const std::string& prefix, uint64_t
 // A DeepSeek-style FP8 checkpoint (4096² F8_E4M3 weights, 128×128 F32 block scales, an index and
 // a config) of `size` bytes of FP8; returns its shard names.
 std::vector<std::string> write_fp8_checkpoint(const std::string& dir, uint64_t size);
+// Its shard names, without writing it.
+std::vector<std::string> fp8_checkpoint_files(uint64_t size);
 // A sharded BF16 checkpoint of 8 layers in `size` bytes; returns the shard holding layer 3.
 std::string write_st_checkpoint(const std::string& dir, uint64_t size);
+// The name of that shard.
+std::string st_layer_shard();
 
 // DeepSeek-V3's shape at scale, as sparse files (apparent sizes, no data): an FP8 checkpoint of
 // `shards` safetensors shards with `tensors_per_shard` tensors each (weights and their block

@@ -35,7 +35,7 @@ namespace {
 
 struct Args {
     std::string weightfs;
-    uint64_t size = 1ull << 30;
+    uint64_t size = 2ull << 30;  // per source (issue 6: >= 2 GiB)
     std::string json;
     int repeats = 3;
     std::string extra;  // extra -o options for every mount
@@ -222,19 +222,9 @@ int main(int argc, char** argv) {
     int rc = 0;
     std::ofstream json;
     try {
-        std::printf("weightfs-bench: generating %s sources in %s ...\n", wfs::format_bytes(a.size).c_str(), root.c_str());
-        write_random_file(src + "/raw.bin", a.size, 1);
-        write_split_set(src, "model", a.size, 4);
-        std::vector<std::string> shards;
-        for (int k = 1; k <= 4; ++k) shards.push_back(src + "/model-0000" + std::to_string(k) + "-of-00004.gguf");
-        auto fp8_files = write_fp8_checkpoint(src + "/fp8", a.size);
-        const std::string layer3_shard = write_st_checkpoint(src + "/st", a.size);
-        fs::create_directories(src + "/quant");
+        // Kernels on one core, against memcpy.
         const std::pair<const char*, int32_t> quants[] = {{"Q4_K", wfs::ggml::type::Q4_K}, {"Q8_0", wfs::ggml::type::Q8_0},
                                                          {"IQ4_XS", wfs::ggml::type::IQ4_XS}};
-        for (auto [name, type] : quants) write_gguf(src + "/quant/" + name + ".gguf", type, a.size);
-
-        // Kernels on one core, against memcpy.
         const double memcpy_bps = memcpy_rate(), fp8_bps = dequant_rate();
         struct Kernel { std::string name; double bps; };
         std::vector<Kernel> kernels{{std::string("FP8->BF16 (") + wfs::fp8::kernel_isa() + ", output bytes)", fp8_bps}};
@@ -242,73 +232,105 @@ int main(int argc, char** argv) {
             kernels.push_back({std::string("repack ") + name + " (" + wfs::repack::kernel_isa(*wfs::repack::find(type, false)) + ")",
                                repack_rate(type)});
 
-        std::vector<Case> cases = {{"concat", "raw file", {src + "/raw.bin"}, {"concat/raw.bin"}},
-                                   {"concat", "gguf-split set, 4 shards", shards, {"concat/model.gguf"}}};
-        Case fp8{"bf16", "FP8 checkpoint, " + std::to_string(fp8_files.size()) + " shards", {}, {}};
-        for (auto& f : fp8_files) {
+        // The offline tools weightfs replaces, when installed: time to the same bytes on disk.
+        struct Offline { std::string what; double tool_s = NAN, weightfs_s = NAN; std::string note; };
+        std::vector<Offline> offline;
+        auto cold_of = [&](const std::string& view, const std::string& source) -> double {
+            for (auto& r : rows)
+                if (r.mode == "page-cache" && r.view == view && r.source == source) return r.cold;
+            return NAN;
+        };
+
+        // One case at a time: its sources are generated, measured in every mode and deleted, so
+        // only one case's bytes (and their page cache) are in memory at once.
+        struct CaseRun {
+            Case c;
+            std::function<void()> make;
+            std::function<void()> after;  // the offline comparison, while the sources exist
+        };
+        std::vector<CaseRun> runs;
+        runs.push_back({{"concat", "raw file", {src + "/raw/raw.bin"}, {"concat/raw/raw.bin"}},
+                        [&] { fs::create_directories(src + "/raw"), write_random_file(src + "/raw/raw.bin", a.size, 1); }, nullptr});
+        std::vector<std::string> shards;
+        for (int k = 1; k <= 4; ++k) shards.push_back(src + "/split/model-0000" + std::to_string(k) + "-of-00004.gguf");
+        runs.push_back({{"concat", "gguf-split set, 4 shards", shards, {"concat/split/model.gguf"}},
+                        [&] { fs::create_directories(src + "/split"), write_split_set(src + "/split", "model", a.size, 4); },
+                        [&] {
+                            Offline o;
+                            o.what = "llama-gguf-split --merge (4 shards) vs concat/ cold read";
+                            o.weightfs_s = static_cast<double>(total_size(shards)) / cold_of("concat", "gguf-split set, 4 shards");
+                            if (auto tool = on_path("llama-gguf-split"); !tool.empty())
+                                o.tool_s = time_command(tool + " --merge " + shards[0] + " " + root + "/merged.gguf"), fs::remove(root + "/merged.gguf");
+                            else o.note = "llama-gguf-split not on PATH";
+                            offline.push_back(o);
+                        }});
+        const auto fp8_names = fp8_checkpoint_files(a.size);
+        Case fp8{"bf16", "FP8 checkpoint, " + std::to_string(fp8_names.size()) + " shards", {}, {}};
+        for (auto& f : fp8_names) {
             fp8.tmpfs_files.push_back(src + "/fp8/" + f);
             fp8.view_paths.push_back("bf16/fp8/" + f);
         }
-        cases.push_back(fp8);
-        cases.push_back({"layers", "one layer of a BF16 model", {layer3_shard}, {"layers/st/3.safetensors"}});
-        for (auto [name, type] : quants)
-            cases.push_back({"r4", std::string("GGUF ") + name, {src + "/quant/" + name + ".gguf"}, {"r4/quant/" + std::string(name) + ".gguf"}});
+        runs.push_back({fp8, [&] { write_fp8_checkpoint(src + "/fp8", a.size); },
+                        [&] {
+                            Offline o;
+                            o.what = "fp8_cast_bf16.py vs bf16/ cold read";
+                            o.weightfs_s = static_cast<double>(total_size(fp8.tmpfs_files)) * 2 / cold_of("bf16", fp8.source);
+                            const char* script = std::getenv("WEIGHTFS_BENCH_FP8_CAST");
+                            if (script && access(script, R_OK) == 0)
+                                o.tool_s = time_command(std::string("python3 ") + script + " --input-fp8-hf-path " + src +
+                                                        "/fp8 --output-bf16-hf-path " + root + "/bf16-out"),
+                                fs::remove_all(root + "/bf16-out");
+                            else o.note = "set WEIGHTFS_BENCH_FP8_CAST to DeepSeek's fp8_cast_bf16.py (needs torch + triton + a GPU)";
+                            offline.push_back(o);
+                        }});
+        runs.push_back({{"layers", "one layer of a BF16 model", {src + "/st/" + st_layer_shard()}, {"layers/st/3.safetensors"}},
+                        [&] { write_st_checkpoint(src + "/st", a.size); }, nullptr});
+        for (auto [name, type] : quants) {
+            const std::string file = src + "/quant/" + name + ".gguf", source = std::string("GGUF ") + name;
+            const bool q4k = type == wfs::ggml::type::Q4_K;
+            runs.push_back({{"r4", source, {file}, {"r4/quant/" + std::string(name) + ".gguf"}},
+                            [&, file, type] { fs::create_directories(src + "/quant"), write_gguf(file, type, a.size); },
+                            !q4k ? std::function<void()>() : [&, file, source] {
+                                Offline o;
+                                o.what = "llama-quantize --repack (ik_llama.cpp) vs r4/ cold read, Q4_K";
+                                o.weightfs_s = static_cast<double>(a.size) / cold_of("r4", source);
+                                auto tool = on_path("llama-quantize");
+                                if (!tool.empty() && std::system((tool + " --help 2>&1 | grep -q -- --repack").c_str()) == 0)
+                                    o.tool_s = time_command(tool + " --repack " + file + " " + root + "/q4k-r4.gguf Q4_K_R4"),
+                                    fs::remove(root + "/q4k-r4.gguf");
+                                else o.note = tool.empty() ? "llama-quantize not on PATH" : "this llama-quantize has no --repack (mainline; ik_llama.cpp's has)";
+                                offline.push_back(o);
+                            }});
+        }
 
         const std::string cache = std::to_string((a.size * 3 + (256ull << 20)) >> 20) + "M";
         const std::string extra = a.extra.empty() ? "" : "," + a.extra;
         // passthrough rows where this weightfs has it (libfuse >= 3.17.1: the Debian testing root).
         std::vector<std::string> modes{"page-cache", "direct_io"};
         if (command_output(a.weightfs + " --version").find("passthrough: yes") != std::string::npos) modes.push_back("passthrough");
-        for (const std::string& mode : modes)
-            for (auto& c : cases)
-                rows.push_back(measure(a, c, src, mnt, mode,
+        // The bf16/ case is 2x its source: size the hugetlbfs and the pool for the largest view file set.
+        const uint64_t pages = (a.size * 2 + (64ull << 20)) / (2ull << 20);
+        const std::string hugetlb_opts = "cache=" + std::to_string(pages * 2) + "M,serve=hugetlb,reserve_hugepages=" +
+                                         std::to_string(pages) + ",hugetlb_dir=" + root + "/run" + extra;
+        for (auto& run : runs) {
+            std::printf("weightfs-bench: %s/ %s: generating %s ...\n", run.c.view.c_str(), run.c.source.c_str(),
+                        wfs::format_bytes(a.size).c_str());
+            std::fflush(stdout);
+            run.make();
+            for (const std::string& mode : modes)
+                rows.push_back(measure(a, run.c, src, mnt, mode,
                                        "cache=" + cache + (mode == "direct_io" ? ",direct_io" : mode == "passthrough" ? ",serve=passthrough" : "") +
                                            extra));
-        if (a.hugetlb) {
-            // The bf16/ case is 2x its source: size the hugetlbfs and the pool for the largest view file set.
-            const uint64_t pages = (a.size * 2 + (64ull << 20)) / (2ull << 20);
-            const std::string opts = "cache=" + std::to_string(pages * 2) + "M,serve=hugetlb,reserve_hugepages=" + std::to_string(pages) +
-                                     ",hugetlb_dir=" + root + "/run" + extra;
-            for (auto& c : cases) rows.push_back(measure_hugetlb(a, c, src, mnt, opts));
+            if (a.hugetlb) rows.push_back(measure_hugetlb(a, run.c, src, mnt, hugetlb_opts));
+            if (run.after) run.after();
+            if (!a.keep)
+                for (auto& e : fs::directory_iterator(src)) fs::remove_all(e.path());
         }
-
-        // The offline tools weightfs replaces, when installed: time to the same bytes on disk.
-        struct Offline { std::string what; double tool_s = NAN, weightfs_s = NAN; std::string note; };
-        std::vector<Offline> offline;
-        {
-            Offline o;
-            o.what = "llama-gguf-split --merge (4 shards) vs concat/ cold read";
-            const uint64_t merged_bytes = total_size(shards);
-            for (auto& r : rows)
-                if (r.mode == "page-cache" && r.source.rfind("gguf-split", 0) == 0) o.weightfs_s = static_cast<double>(merged_bytes) / r.cold;
-            if (auto tool = on_path("llama-gguf-split"); !tool.empty())
-                o.tool_s = time_command(tool + " --merge " + shards[0] + " " + root + "/merged.gguf"), fs::remove(root + "/merged.gguf");
-            else o.note = "llama-gguf-split not on PATH";
-            offline.push_back(o);
-        }
-        {
-            Offline o;
-            o.what = "fp8_cast_bf16.py vs bf16/ cold read";
-            for (auto& r : rows)
-                if (r.mode == "page-cache" && r.view == "bf16") o.weightfs_s = static_cast<double>(total_size(fp8.tmpfs_files)) * 2 / r.cold;
-            const char* script = std::getenv("WEIGHTFS_BENCH_FP8_CAST");
-            if (script && access(script, R_OK) == 0)
-                o.tool_s = time_command(std::string("python3 ") + script + " --input-fp8-hf-path " + src + "/fp8 --output-bf16-hf-path " +
-                                        root + "/bf16-out");
-            else o.note = "set WEIGHTFS_BENCH_FP8_CAST to DeepSeek's fp8_cast_bf16.py (needs torch + triton + a GPU)";
-            offline.push_back(o);
-        }
-        {
-            Offline o;
-            o.what = "llama-quantize --repack (ik_llama.cpp) vs r4/ cold read, Q4_K";
-            for (auto& r : rows)
-                if (r.mode == "page-cache" && r.source == "GGUF Q4_K") o.weightfs_s = static_cast<double>(a.size) / r.cold;
-            auto tool = on_path("llama-quantize");
-            if (!tool.empty() && std::system((tool + " --help 2>&1 | grep -q -- --repack").c_str()) == 0)
-                o.tool_s = time_command(tool + " --repack " + src + "/quant/Q4_K.gguf " + root + "/q4k-r4.gguf Q4_K_R4");
-            else o.note = tool.empty() ? "llama-quantize not on PATH" : "this llama-quantize has no --repack (mainline; ik_llama.cpp's has)";
-            offline.push_back(o);
-        }
+        // The table groups rows by serving mode.
+        auto mode_rank = [&](const std::string& m) {
+            return m == "hugetlb" ? modes.size() : static_cast<size_t>(std::find(modes.begin(), modes.end(), m) - modes.begin());
+        };
+        std::stable_sort(rows.begin(), rows.end(), [&](const Row& x, const Row& y) { return mode_rank(x.mode) < mode_rank(y.mode); });
 
         // Scale: a DeepSeek-V3-sized catalog (sparse files): mount time, memory, ls -lR.
         double scale_mount = NAN, scale_ls = NAN, scale_rss = NAN;
