@@ -53,6 +53,9 @@ public:
     uint64_t chunk_size() const { return chunk_; }
     size_t slots() const { return slots_.size(); }
     uint64_t used_bytes();
+    // Slots holding a chunk (ready or being filled): the memory the cache occupies, since a
+    // file's last, short chunk still takes a whole slot.
+    size_t used_slots();
 
 private:
     enum class State : uint8_t { Free, Filling, Ready, Failed };

@@ -62,6 +62,7 @@ private:
     mutable std::string stale_reason_;  // written once, before stale_ is set
     mutable std::once_flag map_once_;
     mutable const uint8_t* map_ = nullptr;
+    mutable std::atomic<uint64_t> sent_since_drop_{0};
 };
 
 using SourceFilePtr = std::shared_ptr<const SourceFile>;

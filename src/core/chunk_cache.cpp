@@ -37,6 +37,11 @@ uint64_t ChunkCache::used_bytes() {
     return ready_bytes_;
 }
 
+size_t ChunkCache::used_slots() {
+    std::lock_guard lock(mu_);
+    return index_.size();
+}
+
 bool ChunkCache::present(const VirtualFile& file, uint64_t index) {
     std::lock_guard lock(mu_);
     return index_.count(Key{file.id(), index}) != 0;

@@ -334,6 +334,8 @@ std::string Engine::status_text() {
     o << "uptime_s: " << buf << "\n";
     o << "cache_budget: " << arena_->size() << " (" << format_bytes(arena_->size()) << ")\n";
     o << "cache_used: " << cache_->used_bytes() << " (" << format_bytes(cache_->used_bytes()) << ")\n";
+    const uint64_t resident = cache_->used_slots() * config_.chunk_size;
+    o << "cache_slots_used: " << resident << " (" << format_bytes(resident) << " in " << cache_->used_slots() << " chunks)\n";
     o << "chunk_size: " << config_.chunk_size << "\n";
     o << "chunks: " << cache_->slots() << "\n";
     o << "page_kind: " << arena_->page_kind() << "\n";

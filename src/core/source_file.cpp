@@ -89,10 +89,18 @@ const uint8_t* SourceFile::mapping() const {
 
 void SourceFile::unmap_pages(const uint8_t* at, size_t len) const {
     if (!map_ || at < map_ || at >= map_ + size_) return;
-    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-    const auto from = reinterpret_cast<uintptr_t>(at) & ~(page - 1);
-    const auto to = reinterpret_cast<uintptr_t>(at) + std::min<size_t>(len, static_cast<size_t>(map_ + size_ - at));
+    // The kernel maps the 64 KiB around each page it faults in (fault-around), so the range is
+    // widened to that grain; a neighbouring reply on another thread can still map into a range
+    // already dropped, so the whole mapping is dropped every 256 MiB sent as well.
+    constexpr uintptr_t kGrain = 64 << 10;
+    const auto base = reinterpret_cast<uintptr_t>(map_), end = base + size_;
+    const auto from = std::max(base, reinterpret_cast<uintptr_t>(at) & ~(kGrain - 1));
+    const auto to = std::min(end, (reinterpret_cast<uintptr_t>(at) + len + kGrain - 1) & ~(kGrain - 1));
     ::madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
+    if (sent_since_drop_.fetch_add(len, std::memory_order_relaxed) + len >= (256u << 20)) {
+        sent_since_drop_.store(0, std::memory_order_relaxed);
+        ::madvise(const_cast<uint8_t*>(map_), size_, MADV_DONTNEED);
+    }
 }
 
 Status SourceFile::stale_error() const {

@@ -130,7 +130,8 @@ Row measure(const Args& a, const Case& c, const std::string& src, const std::str
         auto st = status_of(mnt);
         r.page_kind = st["page_kind"];
         r.hit_rate = std::atof(st["hit_rate"].c_str());
-        const double used = std::strtod(st["cache_used"].c_str(), nullptr);
+        // The cache's memory is its slots in use (a file's last, short chunk takes a whole slot).
+        const double used = std::strtod(st["cache_slots_used"].c_str(), nullptr);
         const double rss = static_cast<double>(rss_kib(d.pid)) * 1024;
         const bool hugetlb = r.page_kind.rfind("hugetlb", 0) == 0;  // hugetlb pages are not in VmRSS
         r.rss_outside_mib = std::max(r.rss_outside_mib, (hugetlb ? rss : std::max(0.0, rss - used)) / (1 << 20));

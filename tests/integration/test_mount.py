@@ -917,6 +917,31 @@ class ConcatOptions(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.tmp)
 
+    def test_mapped_sends_leave_no_source_pages_in_the_daemon(self):
+        # concat/ of a 64 MiB file in /dev/shm is sent from the source's own pages; the daemon drops
+        # its page-table entries after each send, so its resident memory does not grow with the file.
+        src = tempfile.mkdtemp(prefix="weightfs-shm-", dir="/dev/shm")
+        try:
+            data = os.urandom(64 << 20)
+            with open(os.path.join(src, "big.bin"), "wb") as f:
+                f.write(data)
+            with Mount(src, "cache=16M") as m:
+                for _ in range(2):
+                    with open(m.path("concat/big.bin"), "rb", buffering=0) as f:
+                        fd = f.fileno()
+                        got = b"".join(os.pread(fd, 1 << 20, off) for off in range(0, len(data), 1 << 20))
+                    self.assertTrue(got == data)
+                    # Drop the kernel's copy so the second pass reaches the daemon again.
+                    with open(m.path("concat/big.bin"), "rb") as f:
+                        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                self.assertGreater(int(status(m.mnt)["mapped_reads"]), 64)
+                with open(f"/proc/{m.proc.pid}/status") as f:
+                    fields = dict(l.split(":", 1) for l in f if ":" in l)
+                mapped = int(fields["RssShmem"].split()[0]) + int(fields["RssFile"].split()[0])
+                self.assertLess(mapped, 16 << 10, f"daemon keeps {mapped} kB of file/shmem pages mapped")
+        finally:
+            shutil.rmtree(src)
+
     def test_merge_order_ik(self):
         with Mount(self.tmp, "cache=64M,merge_order=ik") as m:
             self.assertEqual(read_bytes(m.path("concat/tiny-qwen3moe-Q4_K_M.gguf")),
@@ -944,6 +969,11 @@ class ConcatOptions(unittest.TestCase):
             st = status(m.mnt)
             self.assertGreater(int(st["evictions"]), 0)
             self.assertLessEqual(int(st["cache_used"].split()[0]), 2 << 20)
+            # Slots in use, in whole 64 KiB chunks, within the 2 MiB (one huge page) budget.
+            slots = int(st["cache_slots_used"].split()[0])
+            self.assertEqual(slots % (64 << 10), 0)
+            self.assertGreaterEqual(slots, int(st["cache_used"].split()[0]))
+            self.assertLessEqual(slots, 2 << 20)
 
     def test_preload_reports_progress(self):
         with Mount(self.tmp, "cache=64M,preload=concat/*.gguf") as m:
