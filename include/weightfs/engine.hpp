@@ -71,6 +71,11 @@ struct ReadReply {
     std::vector<std::unique_ptr<uint8_t[]>> owned;
     std::vector<const SourceFile*> mapped;
     std::vector<iovec> iov;
+    // For after_reply(), which runs once the kernel has the bytes — when the reader may already
+    // have closed the file (its OpenFile freed by a RELEASE on another thread): what it needs is
+    // held here, the file kept alive by this reference.
+    VirtualFilePtr file;
+    uint64_t ino = 0, offset = 0;
 };
 
 class Engine {
@@ -103,12 +108,12 @@ public:
     // Serves [offset, offset+len) clipped to the file's size; an error maps to an errno.
     Result<ReadReply> read(OpenFile& f, uint64_t offset, size_t len);
     // After a reply from read() went to the kernel with result `sent` (0, or the -errno of the
-    // send). A reply pointing at mapped source pages is only read by the kernel during the send:
+    // send); needs nothing but the reply (the OpenFile may be gone by then). A reply pointing at mapped source pages is only read by the kernel during the send:
     // a page that could not be read fails it (EFAULT, the reader gets EIO), which is logged here
     // with the source offset; a source that changed while the kernel copied it turns stale, and
     // true is returned — the kernel's cached pages of this file must be dropped, since they may
     // hold a mix of the two versions.
-    bool after_reply(OpenFile& f, const ReadReply& reply, uint64_t offset, int sent);
+    bool after_reply(const ReadReply& reply, int sent);
 
     Stats& stats() { return stats_; }
     ChunkCache& cache() { return *cache_; }

@@ -201,6 +201,9 @@ Result<ReadReply> Engine::read(OpenFile& f, uint64_t offset, size_t len) {
                 return Error{EIO, st.error().message, st.error().offset};
             }
         f.next_offset.store(offset + len, std::memory_order_relaxed);
+        reply.file = f.file;
+        reply.ino = f.ino;
+        reply.offset = offset;
         stats_.mapped_reads.fetch_add(1, std::memory_order_relaxed);
         stats_.read_bytes.fetch_add(len, std::memory_order_relaxed);
         return reply;
@@ -251,8 +254,9 @@ Result<ReadReply> Engine::read(OpenFile& f, uint64_t offset, size_t len) {
     return reply;
 }
 
-bool Engine::after_reply(OpenFile& f, const ReadReply& reply, uint64_t offset, int sent) {
+bool Engine::after_reply(const ReadReply& reply, int sent) {
     if (reply.mapped.empty()) return false;
+    const uint64_t offset = reply.offset;
     size_t len = 0;
     for (const iovec& v : reply.iov) {
         len += v.iov_len;
@@ -261,8 +265,8 @@ bool Engine::after_reply(OpenFile& f, const ReadReply& reply, uint64_t offset, i
     if (sent == -EFAULT) {
         // The kernel could not read a source page. Read the range the ordinary way to say where.
         std::vector<uint8_t> scratch(len);
-        Status st = f.file->produce(offset, len, scratch.data());
-        read_failed(f.ino, st ? Error{EIO, "a source page in [" + std::to_string(offset) + ", " +
+        Status st = reply.file->produce(offset, len, scratch.data());
+        read_failed(reply.ino, st ? Error{EIO, "a source page in [" + std::to_string(offset) + ", " +
                                                std::to_string(offset + len) + ") could not be read"}
                               : st.error());
         return false;
@@ -270,7 +274,7 @@ bool Engine::after_reply(OpenFile& f, const ReadReply& reply, uint64_t offset, i
     bool changed = false;
     for (const SourceFile* src : reply.mapped)
         if (Status st = src->verify(); !st) {
-            read_failed(f.ino, st.error());
+            read_failed(reply.ino, st.error());
             changed = true;
         }
     return changed;

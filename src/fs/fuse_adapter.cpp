@@ -246,13 +246,14 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info*
         if (!reply) return (void)fuse_reply_err(req, reply.error().code);
         if (reply->iov.empty()) return (void)fuse_reply_buf(req, nullptr, 0);
         // The iov points into pinned cache chunks or mapped source pages; the pins drop after the
-        // kernel has copied them.
+        // kernel has copied them. From the reply on, `h` may be freed (the reader closed and a
+        // RELEASE ran on another thread): after_reply() uses only the reply.
         int sent = fuse_reply_iov(req, reply->iov.data(), static_cast<int>(reply->iov.size()));
-        if (engine.after_reply(*h->file, *reply, static_cast<uint64_t>(off), sent)) {
+        if (engine.after_reply(*reply, sent)) {
             // A source changed while the kernel copied from it: drop what the kernel cached of
             // this file, so later reads come here and get EIO. This thread holds no page lock
             // (its reply is done), and only the one read that saw the change does this.
-            fuse_lowlevel_notify_inval_inode(s.session, h->file->ino, 0, 0);
+            fuse_lowlevel_notify_inval_inode(s.session, reply->ino, 0, 0);
         }
     });
 }
