@@ -44,6 +44,9 @@ public:
     uint64_t id() const { return id_; }
 
 private:
+    template <class Step>
+    bool walk(uint64_t offset, size_t len, Step step) const;
+
     std::string view_;
     std::vector<Extent> extents_;
     uint64_t size_;

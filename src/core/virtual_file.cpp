@@ -34,43 +34,51 @@ Status VirtualFile::verify_sources() const {
     return {};
 }
 
-bool VirtualFile::map_range(uint64_t offset, size_t len, std::vector<iovec>& iov,
-                            std::vector<const SourceFile*>& sources, size_t max_iov) const {
-    if (offset > size_ || len > size_ - offset) return false;
+// Walks the extents over [offset, offset+len) in order: step(extent, offset within it, bytes
+// wanted) returns how many bytes it took (0 stops the walk). False when the walk stopped early,
+// or the extent list has a gap. The one extent walk behind produce() and map_range().
+template <class Step>
+bool VirtualFile::walk(uint64_t offset, size_t len, Step step) const {
+    // First extent whose end is past `offset`.
     auto it = std::upper_bound(extents_.begin(), extents_.end(), offset,
                                [](uint64_t off, const Extent& e) { return off < e.offset + e.length; });
     while (len > 0) {
         if (it == extents_.end() || it->offset > offset) return false;
-        uint64_t within = offset - it->offset;
-        const uint8_t* at = nullptr;
-        size_t n = it->piece->mapped(it->piece_offset + within, static_cast<size_t>(std::min<uint64_t>(len, it->length - within)), &at);
-        if (n == 0 || iov.size() >= max_iov) return false;
-        iov.push_back(iovec{const_cast<uint8_t*>(at), n});
-        if (const SourceFile* src = it->piece->source();
-            src && std::find(sources.begin(), sources.end(), src) == sources.end())
-            sources.push_back(src);
-        offset += n;
-        len -= n;
+        const uint64_t within = offset - it->offset;
+        const size_t took = step(*it, within, static_cast<size_t>(std::min<uint64_t>(len, it->length - within)));
+        if (took == 0) return false;
+        offset += took;
+        len -= took;
         if (offset >= it->offset + it->length) ++it;
     }
     return true;
 }
 
+bool VirtualFile::map_range(uint64_t offset, size_t len, std::vector<iovec>& iov,
+                            std::vector<const SourceFile*>& sources, size_t max_iov) const {
+    if (offset > size_ || len > size_ - offset) return false;
+    return walk(offset, len, [&](const Extent& e, uint64_t within, size_t n) -> size_t {
+        const uint8_t* at = nullptr;
+        const size_t got = e.piece->mapped(e.piece_offset + within, n, &at);
+        if (got == 0 || iov.size() >= max_iov) return 0;
+        iov.push_back(iovec{const_cast<uint8_t*>(at), got});
+        if (const SourceFile* src = e.piece->source(); src && std::find(sources.begin(), sources.end(), src) == sources.end())
+            sources.push_back(src);
+        return got;
+    });
+}
+
 Status VirtualFile::produce(uint64_t offset, size_t len, uint8_t* dst) const {
     if (offset > size_ || len > size_ - offset) return make_error(EIO, "internal: read past end of virtual file");
-    // First extent whose end is past `offset`.
-    auto it = std::upper_bound(extents_.begin(), extents_.end(), offset,
-                               [](uint64_t off, const Extent& e) { return off < e.offset + e.length; });
-    while (len > 0) {
-        if (it == extents_.end() || it->offset > offset) return make_error(EIO, "internal: extent list has a gap");
-        uint64_t within = offset - it->offset;
-        size_t n = static_cast<size_t>(std::min<uint64_t>(len, it->length - within));
-        WFS_TRY(it->piece->produce(it->piece_offset + within, n, dst));
+    Status produced;
+    const bool whole = walk(offset, len, [&](const Extent& e, uint64_t within, size_t n) -> size_t {
+        produced = e.piece->produce(e.piece_offset + within, n, dst);
+        if (!produced) return 0;
         dst += n;
-        offset += n;
-        len -= n;
-        ++it;
-    }
+        return n;
+    });
+    if (!produced) return produced;
+    if (!whole) return make_error(EIO, "internal: extent list has a gap");
     return {};
 }
 
