@@ -123,8 +123,7 @@ Status SourceFile::read_exact(uint64_t offset, size_t len, void* dst) const {
         done += static_cast<size_t>(n);
     }
     // Checked after the read, so bytes read while the file changed are never used.
-    std::string why = changed();
-    if (!why.empty()) return mark_stale(why);
+    WFS_TRY(verify());
     if (done < len)
         return make_error(EIO, rel_ + ": unexpected end of file at offset " + std::to_string(offset + done) +
                                    " (needed " + std::to_string(len - done) + " more bytes)",

@@ -68,7 +68,6 @@ Result<Bf16Model> bf16_model(const HfModel& m) {
     // shard-by-shard pass would meet first.
     struct ShardResult {
         std::vector<std::optional<TensorBytes>> converted;  // by position in the shard
-        bool any = false;
         std::vector<std::string_view> drop;                 // tensors left out of every shard
         std::vector<std::string> index_drop;
         std::vector<std::pair<std::string, std::string>> rename;
@@ -99,7 +98,6 @@ Result<Bf16Model> bf16_model(const HfModel& m) {
                     for (auto d : shape) lead *= d;
                     shape.push_back(groups * 32);
                     shape.push_back(rows);
-                    so.any = true;
                     so.converted[here] = TensorBytes{base, st::Dtype::BF16, shape, lead * rows * groups * 32 * 2, nullptr, 0,
                                                     std::make_shared<mxfp4::Mxfp4Piece>(shard.file, at, sf->file,
                                                                                         sf->header->data_offset + sc->begin,
@@ -151,7 +149,6 @@ Result<Bf16Model> bf16_model(const HfModel& m) {
                         if (auto in = by_name.find(input_scale); in != by_name.end()) so.drop.push_back(in->first);
                         so.index_drop.push_back(input_scale);
                     }
-                    so.any = true;
                     so.converted[here] = TensorBytes{t.name, st::Dtype::BF16, t.shape, rows * cols * 2, nullptr, 0,
                                                     std::make_shared<fp8::DequantPiece>(shard.file, at, t.dtype, sf.file,
                                                                                         sf.header->data_offset + sc.begin,
@@ -167,16 +164,17 @@ Result<Bf16Model> bf16_model(const HfModel& m) {
     parallel_for(m.shards.size(), [&](size_t i) { statuses[i] = convert_shard(m.shards[i], results[i]); });
 
     Bf16Model out;
-    bool any_converted = false;
     std::unordered_set<std::string_view> shard_drop;
     shard_drop.reserve(total / 2);
     for (size_t i = 0; i < m.shards.size(); ++i) {
         if (!statuses[i]) return statuses[i].error();
-        any_converted = any_converted || results[i].any;
         shard_drop.insert(results[i].drop.begin(), results[i].drop.end());
         for (auto& n : results[i].index_drop) out.index_drop.insert(std::move(n));
         for (auto& [from, to] : results[i].rename) out.index_rename[from] = to;
     }
+    const bool any_converted = std::any_of(results.begin(), results.end(), [](const ShardResult& r) {
+        return std::any_of(r.converted.begin(), r.converted.end(), [](const auto& c) { return c.has_value(); });
+    });
     if (!any_converted) return out;
     if (index) {
         std::vector<std::pair<std::string, std::string>> map;
