@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <random>
 
 #include "test_util.hpp"
@@ -20,6 +21,25 @@ std::vector<uint8_t> read_all(Engine& e, OpenFile& f, size_t request) {
         for (auto& v : r->iov) out.insert(out.end(), static_cast<uint8_t*>(v.iov_base), static_cast<uint8_t*>(v.iov_base) + v.iov_len);
     }
     return out;
+}
+
+// 300 reads at random offsets of up to `max_len` bytes; each reply must hold `expect`'s bytes
+// (iov by iov), and `also` may check more of it.
+void expect_random_reads(Engine& e, OpenFile& f, const std::vector<uint8_t>& expect, unsigned seed, size_t max_len,
+                         const std::function<void(const ReadReply&, uint64_t)>& also = {}) {
+    std::mt19937 rng(seed);
+    for (int i = 0; i < 300; ++i) {
+        const uint64_t off = rng() % expect.size();
+        auto r = e.read(f, off, 1 + rng() % max_len);
+        ASSERT_TRUE(r.ok());
+        uint64_t at = off;
+        for (auto& v : r->iov) {
+            ASSERT_TRUE(std::equal(static_cast<uint8_t*>(v.iov_base), static_cast<uint8_t*>(v.iov_base) + v.iov_len,
+                                   expect.begin() + static_cast<long>(at)));
+            at += v.iov_len;
+        }
+        if (also) also(*r, off);
+    }
 }
 
 // An engine over a SOURCE holding one file, a.bin (300,000 bytes), started with a small cache.
@@ -62,18 +82,7 @@ TEST(Engine, ServesTheConcatViewThroughTheCache) {
     for (size_t request : {4096ul, 100000ul, 1ul << 20}) EXPECT_TRUE(read_all(**e, *f, request) == expect) << request;
 
     // Unaligned reads spanning chunk edges.
-    std::mt19937 rng(1);
-    for (int i = 0; i < 300; ++i) {
-        uint64_t off = rng() % expect.size();
-        auto r = (*e)->read(*f, off, 1 + rng() % 200000);
-        ASSERT_TRUE(r.ok());
-        uint64_t at = off;
-        for (auto& v : r->iov) {
-            ASSERT_TRUE(std::equal(static_cast<uint8_t*>(v.iov_base), static_cast<uint8_t*>(v.iov_base) + v.iov_len,
-                                   expect.begin() + static_cast<long>(at)));
-            at += v.iov_len;
-        }
-    }
+    expect_random_reads(**e, *f, expect, 1, 200000);
     auto status = (*e)->status_text();
     EXPECT_NE(status.find("open: /concat/tiny-qwen3moe-Q4_K_M.gguf x1"), std::string::npos) << status;
     EXPECT_NE(status.find("page_kind: "), std::string::npos);
@@ -106,20 +115,10 @@ TEST(Engine, CopiedRangesAreSentFromTheSourcesOwnPages) {
     auto expect = test::read_file(cfg.source + "/tiny-qwen3moe-Q4_K_M.merged-mainline.gguf");
     // The merged header (memory), then four shards' data (their mappings), across every edge.
     for (size_t request : {4096ul, 100000ul, 1ul << 20}) EXPECT_TRUE(read_all(**e, *f, request) == expect) << request;
-    std::mt19937 rng(2);
-    for (int i = 0; i < 300; ++i) {
-        uint64_t off = rng() % expect.size();
-        auto r = (*e)->read(*f, off, 1 + rng() % 300000);
-        ASSERT_TRUE(r.ok());
-        EXPECT_FALSE(r->mapped.empty() && off >= 4096);
-        uint64_t at = off;
-        for (auto& v : r->iov) {
-            ASSERT_TRUE(std::equal(static_cast<uint8_t*>(v.iov_base), static_cast<uint8_t*>(v.iov_base) + v.iov_len,
-                                   expect.begin() + static_cast<long>(at)));
-            at += v.iov_len;
-        }
-        EXPECT_FALSE((*e)->after_reply(*r, 0));
-    }
+    expect_random_reads(**e, *f, expect, 2, 300000, [&](const ReadReply& r, uint64_t off) {
+        EXPECT_FALSE(r.mapped.empty() && off >= 4096);
+        EXPECT_FALSE((*e)->after_reply(r, 0));
+    });
     EXPECT_EQ((*e)->stats().fills, 0u);  // nothing went through the cache
     EXPECT_GT((*e)->stats().mapped_reads, 300u);
     (*e)->close(*f);
