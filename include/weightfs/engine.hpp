@@ -95,9 +95,16 @@ public:
     // a consumer can map it.
     Status check_sources(uint64_t ino);
     void close(OpenFile& f);
-    // The materialized backing file for passthrough (filled on first use), or why not.
-    Result<int> backing_fd(OpenFile& f);
-    bool passthrough_wanted() const { return store_ != nullptr; }
+    // What a passthrough open hands the kernel: the file materialized in the huge-page tmpfs
+    // (filled on first use); or, for a file that is one whole source file unchanged and does
+    // not fit the backing budget, the source file itself (no copy, no memory, the source
+    // filesystem's own read speed); or why neither.
+    struct Backing {
+        int fd = -1;
+        std::string how;  // for status
+    };
+    Result<Backing> backing_for(OpenFile& f);
+    bool passthrough_wanted() const { return config_.serve == Serve::Auto || config_.serve == Serve::Passthrough; }
     void set_served(OpenFile& f, std::string how);
     // serve=hugetlb: whether this file is shown as a symlink into hugetlbfs, and its target
     // (materialized on first call; an error when the pool or budget cannot hold it).

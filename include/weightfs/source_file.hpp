@@ -29,6 +29,7 @@ public:
 
     const std::string& path() const { return path_; }
     const std::string& rel() const { return rel_; }
+    int fd() const { return fd_; }  // read-only; a passthrough open hands it to the kernel
     uint64_t size() const { return size_; }
     uint32_t mode() const { return mode_; }
     int64_t mtime_sec() const { return mtime_ns_ / 1000000000; }

@@ -35,6 +35,10 @@ public:
     uint32_t mode() const { return mode_; }  // the given mode, narrowed to its sources' permissions
     int64_t mtime() const { return mtime_; }
 
+    // The source file this file is, byte for byte, when it is one whole source file unchanged
+    // (a single GGUF in concat/, a tokenizer file beside a model), else nullptr.
+    const SourceFile* whole_source() const;
+
     // Every source file it reads (once each): checked at open, so a file whose source changed
     // fails there, before a consumer maps it (a MAP_POPULATE over pages that cannot be read
     // never returns on Linux 6.x).

@@ -140,9 +140,20 @@ Status Engine::check_sources(uint64_t ino) {
     return st;
 }
 
-Result<int> Engine::backing_fd(OpenFile& f) {
-    if (!store_) return make_error(ENOTSUP, "no backing store");
-    return store_->file(*f.file, *pool_, config_.threads + 1);
+Result<Engine::Backing> Engine::backing_for(OpenFile& f) {
+    const SourceFile* whole = f.file->whole_source();
+    Error why{ENOTSUP, "no backing tmpfs"};
+    if (store_) {
+        auto fd = store_->file(*f.file, *pool_, config_.threads + 1);
+        if (fd) return Backing{*fd, "passthrough"};
+        why = fd.error();
+    }
+    // Only a budget miss falls back to the source: a file that failed to materialize (a bad
+    // source sector, say) is not handed to the kernel to fail again there.
+    if (whole && (!store_ || why.code == ENOSPC))
+        return Backing{whole->fd(), "passthrough to the source (unchanged file, " +
+                                        std::string(store_ ? "larger than the backing budget)" : "no backing tmpfs)")};
+    return why;
 }
 
 void Engine::set_served(OpenFile& f, std::string how) {

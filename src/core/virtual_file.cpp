@@ -29,6 +29,15 @@ VirtualFile::VirtualFile(std::string view, std::vector<Extent> extents, uint64_t
     }
 }
 
+const SourceFile* VirtualFile::whole_source() const {
+    if (extents_.size() != 1) return nullptr;
+    const Extent& e = extents_.front();
+    auto* copy = dynamic_cast<const CopyPiece*>(e.piece.get());
+    if (!copy || e.offset != 0 || copy->base() + e.piece_offset != 0) return nullptr;
+    const SourceFile* src = copy->source();
+    return e.length == size_ && src->size() == size_ ? src : nullptr;
+}
+
 Status VirtualFile::verify_sources() const {
     for (const SourceFile* f : source_files_) WFS_TRY(f->verify());
     return {};

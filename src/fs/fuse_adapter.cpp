@@ -187,13 +187,13 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
                 std::lock_guard lock(s.backing_mu);
                 auto it = s.backing.find(ino);
                 if (it != s.backing.end()) {
-                    h->backing_id = it->second.first;
-                    it->second.second++;
-                } else if (auto fd = s.engine->backing_fd(*h->file); !fd) {
-                    why = fd.error().message;
-                } else if (int id = fuse_passthrough_open(req, *fd); id > 0) {
+                    h->backing_id = it->second.id;
+                    it->second.opens++;
+                } else if (auto b = s.engine->backing_for(*h->file); !b) {
+                    why = b.error().message;
+                } else if (int id = fuse_passthrough_open(req, b->fd); id > 0) {
                     h->backing_id = id;
-                    s.backing[ino] = {id, 1};
+                    s.backing[ino] = {id, 1, b->how};
                 } else {
                     why = "the kernel refused the backing file";
                 }
@@ -201,7 +201,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
                     fi->backing_id = h->backing_id;
                     fi->keep_cache = 0;  // never together with passthrough (the kernel answers EIO)
                     fi->direct_io = 0;
-                    s.engine->set_served(*h->file, "passthrough");
+                    s.engine->set_served(*h->file, s.backing[ino].how);
                 } else {
                     s.engine->set_served(*h->file, "lazy: " + why);
                     spdlog::warn("{}: passthrough not possible ({}); serving lazily", s.engine->tree().path_of(ino), why);
@@ -270,8 +270,8 @@ void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
         if (h->backing_id) {
             std::lock_guard lock(s.backing_mu);
             auto it = s.backing.find(h->file->ino);
-            if (it != s.backing.end() && --it->second.second == 0) {
-                fuse_passthrough_close(req, it->second.first);
+            if (it != s.backing.end() && --it->second.opens == 0) {
+                fuse_passthrough_close(req, it->second.id);
                 s.backing.erase(it);
             }
         }

@@ -24,7 +24,12 @@ struct AdapterState {
     AdapterConfig config;
     bool passthrough = false;  // negotiated with the kernel in init
     std::mutex backing_mu;     // guards backing (leaf lock)
-    std::map<uint64_t, std::pair<int, unsigned>> backing;  // ino → (backing id, opens): one id per node
+    struct Passthrough {
+        int id = 0;          // the kernel's backing id: one per node while it is open
+        unsigned opens = 0;
+        std::string how;     // materialized, or the source itself
+    };
+    std::map<uint64_t, Passthrough> backing;  // ino → its backing while open
     std::mutex handles_mu;     // guards handles (leaf lock)
     std::set<void*> handles;   // open file handles, freed at shutdown if the kernel never released them
     fuse_session* session = nullptr;  // for notifications (libfuse 3.14 cannot get it from a request)

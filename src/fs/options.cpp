@@ -251,7 +251,8 @@ weightfs options (-o):
   repack_bf16=auto|on|off      r4/: BF16/F16 -> BF16_R16 (auto: when the CPU has AVX512-BF16, as ik builds)
   serve=lazy|auto|passthrough|hugetlb  lazy (default): from the chunk cache; passthrough (libfuse >= 3.17.1, root):
                          each file is materialized at open into a private huge-page tmpfs (within cache=)
-                         and the kernel serves reads and mmaps from it; auto: passthrough when it can;
+                         and the kernel serves reads and mmaps from it (an unchanged source file that
+                         does not fit: passed through to the source itself); auto: passthrough when it can;
                          hugetlb (root): files that fit cache= are symlinks to files materialized on first
                          use in a hugetlbfs the daemon mounts (true 2M/1G pages for mmap, any libfuse);
                          give it pages with reserve_hugepages=N

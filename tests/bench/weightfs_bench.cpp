@@ -42,6 +42,7 @@ struct Args {
     int scale_shards = 163;
     bool hugetlb = true;
     bool keep = false;  // leave the generated sources (debugging)
+    std::string only;   // measure only this view's cases (empty: all)
 };
 
 struct Case {
@@ -203,9 +204,10 @@ int main(int argc, char** argv) {
         else if (s == "--scale-shards" && i + 1 < argc) a.scale_shards = std::atoi(argv[++i]);
         else if (s == "--no-hugetlb") a.hugetlb = false;
         else if (s == "--keep") a.keep = true;
+        else if (s == "--only" && i + 1 < argc) a.only = argv[++i];
         else {
             std::fprintf(stderr, "usage: weightfs-bench --weightfs PATH [--size 1G] [--repeats 3] [--options O,...] "
-                                 "[--scale-shards 163] [--no-hugetlb] [--keep] [--json FILE]\n");
+                                 "[--scale-shards 163] [--no-hugetlb] [--keep] [--only VIEW] [--json FILE]\n");
             return 2;
         }
     }
@@ -308,12 +310,14 @@ int main(int argc, char** argv) {
         const std::string extra = a.extra.empty() ? "" : "," + a.extra;
         // passthrough rows where this weightfs has it (libfuse >= 3.17.1: the Debian testing root).
         std::vector<std::string> modes{"page-cache", "direct_io"};
-        if (command_output(a.weightfs + " --version").find("passthrough: yes") != std::string::npos) modes.push_back("passthrough");
+        const bool passthrough = command_output(a.weightfs + " --version").find("passthrough: yes") != std::string::npos;
+        if (passthrough) modes.push_back("passthrough");
         // The bf16/ case is 2x its source: size the hugetlbfs and the pool for the largest view file set.
         const uint64_t pages = (a.size * 2 + (64ull << 20)) / (2ull << 20);
         const std::string hugetlb_opts = "cache=" + std::to_string(pages * 2) + "M,serve=hugetlb,reserve_hugepages=" +
                                          std::to_string(pages) + ",hugetlb_dir=" + root + "/run" + extra;
         for (auto& run : runs) {
+            if (!a.only.empty() && run.c.view != a.only) continue;
             std::printf("weightfs-bench: %s/ %s: generating %s ...\n", run.c.view.c_str(), run.c.source.c_str(),
                         wfs::format_bytes(a.size).c_str());
             std::fflush(stdout);
@@ -322,15 +326,19 @@ int main(int argc, char** argv) {
                 rows.push_back(measure(a, run.c, src, mnt, mode,
                                        "cache=" + cache + (mode == "direct_io" ? ",direct_io" : mode == "passthrough" ? ",serve=passthrough" : "") +
                                            extra));
+            // A whole source file that does not fit the backing budget is passed through to the
+            // source itself: measured on the one case that is such a file.
+            if (passthrough && run.c.view == "concat" && run.c.source == "raw file")
+                rows.push_back(measure(a, run.c, src, mnt, "pt-source", "cache=64M,serve=passthrough" + extra));
             if (a.hugetlb) rows.push_back(measure_hugetlb(a, run.c, src, mnt, hugetlb_opts));
             if (run.after) run.after();
             if (!a.keep)
                 for (auto& e : fs::directory_iterator(src)) fs::remove_all(e.path());
         }
         // The table groups rows by serving mode.
-        auto mode_rank = [&](const std::string& m) {
-            return m == "hugetlb" ? modes.size() : static_cast<size_t>(std::find(modes.begin(), modes.end(), m) - modes.begin());
-        };
+        std::vector<std::string> order = modes;
+        order.insert(order.end(), {"pt-source", "hugetlb"});
+        auto mode_rank = [&](const std::string& m) { return std::find(order.begin(), order.end(), m) - order.begin(); };
         std::stable_sort(rows.begin(), rows.end(), [&](const Row& x, const Row& y) { return mode_rank(x.mode) < mode_rank(y.mode); });
 
         // Scale: a DeepSeek-V3-sized catalog (sparse files): mount time, memory, ls -lR.

@@ -796,6 +796,38 @@ class Passthrough(unittest.TestCase):
                 with open(m.path(view), "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
                     self.assertTrue(mm[:] == read_bytes(ref), view)
 
+    def test_unchanged_file_beyond_the_budget_is_passed_through_to_its_source(self):
+        """serve=auto with a backing budget smaller than the files: a file that is one source
+        file unchanged (concat/big.bin) is passed through to that source itself — no copy (the
+        backing tmpfs stays empty), no request reaches the daemon, and the consumer's mapping is
+        the source's own pages (a byte written into the source shows in it at once) — while a
+        transformed file that does not fit stays lazy, with the reason in status. Without
+        passthrough compiled in, both are served lazily, byte-identical."""
+        big = os.path.join(self.tmp, "big.bin")
+        merged = os.path.join(SPLIT, "tiny-llama-Q4_K_S.merged.gguf")
+        with Mount(self.tmp, "cache=512K,serve=auto") as m:
+            with open(m.path("concat/big.bin"), "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
+                self.assertTrue(mm[:] == self.data)
+                self.assertEqual(read_bytes(m.path("concat/big.bin")), self.data)
+                text = read_bytes(m.path(".weightfs/status")).decode()
+                st = status(m.mnt)
+                if passthrough_built():
+                    with open(big, "r+b") as src:  # same inode, same size: only the source's pages change
+                        src.seek(12345)
+                        src.write(b"\xa5\x5a")
+                    self.assertEqual(mm[12345:12347], b"\xa5\x5a", "the consumer's mapping is not the source's pages")
+            with open(m.path("concat/split/tiny-llama-Q4_K_S.gguf"), "rb") as f:
+                self.assertEqual(f.read(), read_bytes(merged))
+                after = read_bytes(m.path(".weightfs/status")).decode()
+        if not passthrough_built():
+            self.assertIn("open: /concat/big.bin x1 (lazy)", text)
+            self.assertGreater(int(st["read_requests"]), 0)
+            return
+        self.assertIn("open: /concat/big.bin x1 (passthrough to the source (unchanged file, larger than the backing budget))", text)
+        self.assertIn("(backing tmpfs huge=always, 0 files", st["serve"])
+        self.assertEqual(int(st["read_requests"]), 0, "passthrough reads must not reach the daemon")
+        self.assertRegex(after, r"/concat/split/tiny-llama-Q4_K_S.gguf x1 \(lazy: file of 770048 bytes does not fit the backing budget")
+
 
 def hugetlb_mounts(under):
     with open("/proc/self/mountinfo") as f:

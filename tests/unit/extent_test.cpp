@@ -85,3 +85,24 @@ TEST(Extents, ASourceReplacedOrRewrittenIsStale) {
     ASSERT_FALSE(st.ok());
     EXPECT_NE(st.error().message.find("(modified (mtime changed))"), std::string::npos) << st.error().message;
 }
+
+// A passthrough open may hand the kernel the source itself only when the file is that source
+// from first byte to last: any header, padding, offset or second source makes it a new file.
+TEST(Extents, WholeSourceOnlyForAnUnchangedWholeFile) {
+    test::TempDir dir;
+    test::write_file(dir / "a", std::vector<uint8_t>(8192, 1));
+    test::write_file(dir / "b", std::vector<uint8_t>(100, 2));
+    SourceFilePtr a = SourceFile::open(dir / "a", "a").value(), b = SourceFile::open(dir / "b", "b").value();
+    auto file = [](auto add, uint64_t size) {
+        ExtentListBuilder x;
+        add(x);
+        return VirtualFile("test", x.take(), size, {"a"});
+    };
+    EXPECT_EQ(file([&](auto& x) { x.add_copy(a, 0, 4096), x.add_copy(a, 4096, 4096); }, 8192).whole_source(), a.get());
+    EXPECT_EQ(file([&](auto& x) { x.add_copy(a, 0, 4096); }, 4096).whole_source(), nullptr);      // a prefix
+    EXPECT_EQ(file([&](auto& x) { x.add_copy(a, 4096, 4096); }, 4096).whole_source(), nullptr);   // an inner range
+    EXPECT_EQ(file([&](auto& x) { x.add_bytes({1}), x.add_copy(a, 1, 8191); }, 8192).whole_source(), nullptr);
+    EXPECT_EQ(file([&](auto& x) { x.add_copy(a, 0, 8192), x.add_zeros(32); }, 8224).whole_source(), nullptr);
+    EXPECT_EQ(file([&](auto& x) { x.add_copy(a, 0, 8192), x.add_copy(b, 0, 100); }, 8292).whole_source(), nullptr);
+    EXPECT_EQ(file([&](auto& x) { x.add_copy(b, 0, 100); }, 100).whole_source(), b.get());
+}
