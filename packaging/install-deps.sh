@@ -2,7 +2,7 @@
 # Installs the Debian/Ubuntu packages weightfs needs to build, run and test. Idempotent: a
 # second run installs nothing. Usage: install-deps.sh [--test]  (--test adds the test tools)
 set -euo pipefail
-build=(meson ninja-build g++ pkg-config libfuse3-dev fuse3 libnuma-dev libspdlog-dev nlohmann-json3-dev)
+build=(meson ninja-build g++ pkg-config libfuse3-dev fuse3 libnuma-dev libspdlog-dev nlohmann-json3-dev liblz4-dev)
 test=(libgtest-dev python3 debootstrap util-linux numactl debhelper dpkg-dev rpm clang libclang-rt-dev strace)
 want=("${build[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test[@]}")

@@ -29,16 +29,24 @@ public:
 
 using PiecePtr = std::shared_ptr<const Piece>;
 
-// Bytes held in memory (headers built at scan time).
+// Bytes held in memory (headers and indexes built at scan time). Large ones are kept
+// LZ4-compressed — a DeepSeek-sized checkpoint's rewritten safetensors headers and index are
+// ~28 MB of JSON that compresses 6-25x — and decompressed into the chunk that asks for them;
+// small ones (most GGUF headers) are served in place.
 class MemoryPiece final : public Piece {
 public:
-    explicit MemoryPiece(std::vector<uint8_t> bytes) : bytes_(std::move(bytes)) {}
+    explicit MemoryPiece(std::vector<uint8_t> bytes);
     Status produce(uint64_t offset, size_t len, uint8_t* dst) const override;
-    size_t mapped(uint64_t offset, size_t len, const uint8_t** at) const override;
-    const std::vector<uint8_t>& bytes() const { return bytes_; }
+    size_t mapped(uint64_t offset, size_t len, const uint8_t** at) const override;  // 0 when packed
+    uint64_t size() const { return size_; }
+    bool packed() const { return packed_; }
+
+    static constexpr size_t kPackFrom = 16 << 10;  // smaller: not worth a decompression per read
 
 private:
-    std::vector<uint8_t> bytes_;
+    std::vector<uint8_t> bytes_;  // the bytes, or their LZ4 block when packed_
+    uint64_t size_;
+    bool packed_ = false;
 };
 
 // A byte range of a source file, copied verbatim.

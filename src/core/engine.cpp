@@ -54,13 +54,19 @@ std::string format_bytes(uint64_t b) {
 
 Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
     std::unique_ptr<Engine> e(new Engine(config));
+    using clock = std::chrono::steady_clock;
+    const auto t0 = clock::now();
     auto cat = Catalog::scan(config.source);
     if (!cat) return cat.error();
     e->catalog_ = std::move(cat).value();
+    const auto t1 = clock::now();
     e->tree_ = build_tree(e->catalog_, config.views, e->report_);
     e->models_text_ = render_models(e->catalog_, e->report_);
     e->catalog_.release_headers();
     malloc_trim(0);  // the scan's transient buffers (JSON texts, parse trees) go back to the system
+    auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+    spdlog::info("catalog scanned in {} ms, views built in {} ms ({} entries)", ms(t1 - t0), ms(clock::now() - t1),
+                 e->tree_.size());
     for (const auto& p : e->catalog_.problems) spdlog::warn("skipped {} at offset {}: {}", p.file, p.offset, p.reason);
     for (const auto& p : e->report_.problems)
         spdlog::warn("{}/: skipped {} at offset {}: {}", p.where, p.file, p.offset, p.reason);

@@ -1,14 +1,46 @@
 #include "weightfs/extent.hpp"
 
+#include <lz4.h>
+
 #include <algorithm>
 #include <cstring>
 
 namespace wfs {
 
+MemoryPiece::MemoryPiece(std::vector<uint8_t> bytes) : size_(bytes.size()) {
+    if (bytes.size() < kPackFrom || bytes.size() > static_cast<size_t>(LZ4_MAX_INPUT_SIZE)) {
+        bytes_ = std::move(bytes);
+        return;
+    }
+    std::vector<uint8_t> block(static_cast<size_t>(LZ4_compressBound(static_cast<int>(bytes.size()))));
+    const int n = LZ4_compress_default(reinterpret_cast<const char*>(bytes.data()), reinterpret_cast<char*>(block.data()),
+                                       static_cast<int>(bytes.size()), static_cast<int>(block.size()));
+    if (n <= 0 || static_cast<size_t>(n) > bytes.size() / 2) {  // incompressible: keep it plain
+        bytes_ = std::move(bytes);
+        return;
+    }
+    block.resize(static_cast<size_t>(n));
+    block.shrink_to_fit();
+    bytes_ = std::move(block);
+    packed_ = true;
+}
+
 Status MemoryPiece::produce(uint64_t offset, size_t len, uint8_t* dst) const {
-    if (offset > bytes_.size() || len > bytes_.size() - offset)
-        return make_error(EIO, "internal: memory piece read out of range");
-    std::memcpy(dst, bytes_.data() + offset, len);
+    if (offset > size_ || len > size_ - offset) return make_error(EIO, "internal: memory piece read out of range");
+    if (!packed_) {
+        std::memcpy(dst, bytes_.data() + offset, len);
+        return {};
+    }
+    // A block decodes from its start: decode the prefix up to the end of the range (straight
+    // into dst when the range starts at 0) and keep the tail.
+    const size_t upto = static_cast<size_t>(offset) + len;
+    std::unique_ptr<uint8_t[]> scratch;
+    uint8_t* out = dst;
+    if (offset > 0) out = (scratch = std::make_unique<uint8_t[]>(upto)).get();
+    const int got = LZ4_decompress_safe_partial(reinterpret_cast<const char*>(bytes_.data()), reinterpret_cast<char*>(out),
+                                                static_cast<int>(bytes_.size()), static_cast<int>(upto), static_cast<int>(upto));
+    if (got < 0 || static_cast<size_t>(got) < upto) return make_error(EIO, "internal: a packed header did not decompress");
+    if (scratch) std::memcpy(dst, scratch.get() + offset, len);
     return {};
 }
 
@@ -17,7 +49,7 @@ Status CopyPiece::produce(uint64_t offset, size_t len, uint8_t* dst) const {
 }
 
 size_t MemoryPiece::mapped(uint64_t offset, size_t len, const uint8_t** at) const {
-    if (offset > bytes_.size() || len > bytes_.size() - offset) return 0;
+    if (packed_ || offset > size_ || len > size_ - offset) return 0;
     *at = bytes_.data() + offset;
     return len;
 }

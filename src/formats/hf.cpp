@@ -73,9 +73,17 @@ void dump(const ordered& v, int indent, std::string& out) {
 
 }  // namespace
 
-std::string python_json_string(const std::string& s) {
-    std::string out = "\"";
+void append_python_json_string(std::string& out, std::string_view s) {
+    out += '"';
     for (size_t i = 0; i < s.size();) {
+        // Plain printable ASCII (nearly every tensor and file name) is appended as one run.
+        size_t run = i;
+        while (run < s.size() && s[run] >= 0x20 && s[run] < 0x7F && s[run] != '"' && s[run] != '\\') ++run;
+        if (run > i) {
+            out.append(s, i, run - i);
+            i = run;
+            continue;
+        }
         unsigned char c = static_cast<unsigned char>(s[i]);
         uint32_t cp = c;
         size_t n = 1;
@@ -110,7 +118,13 @@ std::string python_json_string(const std::string& s) {
             append_utf16(out, cp);
         }
     }
-    return out + "\"";
+    out += '"';
+}
+
+std::string python_json_string(const std::string& s) {
+    std::string out;
+    append_python_json_string(out, s);
+    return out;
 }
 
 const std::string* Index::file_of(std::string_view tensor) const {
@@ -208,16 +222,19 @@ Result<Index> read_index(const ByteReader& in) {
     return idx;
 }
 
-std::string write_index(const std::vector<std::pair<std::string, std::string>>& weight_map) {
+std::string write_index(const std::vector<std::pair<std::string_view, std::string_view>>& weight_map) {
     std::string out = "{\n  \"metadata\": {},\n  \"weight_map\": ";
     if (weight_map.empty()) return out + "{}\n}";
+    size_t need = out.size() + 16;
+    for (const auto& [tensor, file] : weight_map) need += tensor.size() + file.size() + 12;
+    out.reserve(need);
     out += "{\n";
     for (size_t i = 0; i < weight_map.size(); ++i) {
         if (i) out += ",\n";
         out += "    ";
-        out += python_json_string(weight_map[i].first);
+        append_python_json_string(out, weight_map[i].first);
         out += ": ";
-        out += python_json_string(weight_map[i].second);
+        append_python_json_string(out, weight_map[i].second);
     }
     return out + "\n  }\n}";
 }

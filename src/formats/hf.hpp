@@ -35,7 +35,7 @@ struct Index {
 Result<Index> read_index(const ByteReader& in);
 
 // The index as fp8_cast_bf16.py writes it: {"metadata": {}, "weight_map": {...}}.
-std::string write_index(const std::vector<std::pair<std::string, std::string>>& weight_map);
+std::string write_index(const std::vector<std::pair<std::string_view, std::string_view>>& weight_map);
 
 // config.json without quantization_config (top level and text_config), as json.dump(indent=2).
 Result<std::string> strip_quantization_config(const ByteReader& in, bool* had_it);
@@ -54,5 +54,6 @@ Result<ModelConfig> read_model_config(const ByteReader& in);
 
 // Python's json string encoding with ensure_ascii=True.
 std::string python_json_string(const std::string& utf8);
+void append_python_json_string(std::string& out, std::string_view utf8);
 
 }  // namespace wfs::hf

@@ -159,9 +159,18 @@ Result<Header> read_header(const ByteReader& in) {
     return h;
 }
 
-std::string json_string(const std::string& s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
+void append_json_string(std::string& out, const std::string& s) {
+    out += '"';
+    for (size_t i = 0; i < s.size();) {
+        // Plain printable bytes (every real tensor name) are appended as one run.
+        size_t run = i;
+        while (run < s.size() && static_cast<unsigned char>(s[run]) >= 0x20 && s[run] != '"' && s[run] != '\\') ++run;
+        if (run > i) {
+            out.append(s, i, run - i);
+            i = run;
+            continue;
+        }
+        const unsigned char c = static_cast<unsigned char>(s[i++]);
         switch (c) {
             case '"': out += "\\\""; break;
             case '\\': out += "\\\\"; break;
@@ -170,17 +179,20 @@ std::string json_string(const std::string& s) {
             case '\n': out += "\\n"; break;
             case '\r': out += "\\r"; break;
             case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += static_cast<char>(c);
-                }
+            default: {
+                char buf[8];
+                std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                out += buf;
+            }
         }
     }
-    return out + "\"";
+    out += '"';
+}
+
+std::string json_string(const std::string& s) {
+    std::string out;
+    append_json_string(out, s);
+    return out;
 }
 
 std::vector<uint8_t> layout(std::vector<OutTensor>& tensors) {
@@ -189,13 +201,16 @@ std::vector<uint8_t> layout(std::vector<OutTensor>& tensors) {
         return a.name < b.name;  // std::string compares bytewise, like Rust's String
     });
     std::string json = "{";
+    size_t need = 16;
+    for (const auto& t : tensors) need += t.name.size() + 96;
+    json.reserve(need);
     uint64_t offset = 0;
     for (size_t i = 0; i < tensors.size(); ++i) {
         auto& t = tensors[i];
         t.begin = offset;
         offset += t.bytes;
         if (i) json += ',';
-        json += json_string(t.name);
+        append_json_string(json, t.name);
         json += ":{\"dtype\":\"";
         json += dtype_name(t.dtype);
         json += "\",\"shape\":[";

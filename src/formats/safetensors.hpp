@@ -65,5 +65,6 @@ std::vector<uint8_t> layout(std::vector<OutTensor>& tensors);
 
 // serde_json string escaping (what the safetensors writer emits).
 std::string json_string(const std::string& s);
+void append_json_string(std::string& out, const std::string& s);
 
 }  // namespace wfs::st

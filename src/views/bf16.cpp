@@ -176,29 +176,34 @@ Result<Bf16Model> bf16_model(const HfModel& m) {
         return std::any_of(r.converted.begin(), r.converted.end(), [](const auto& c) { return c.has_value(); });
     });
     if (!any_converted) return out;
-    if (index) {
-        std::vector<std::pair<std::string, std::string>> map;
+    // The rewritten index (megabytes of JSON) and the shards' tensor lists are independent:
+    // built side by side.
+    auto render_index = [&] {
+        std::vector<std::pair<std::string_view, std::string_view>> map;
         map.reserve(index->entries.size());
         for (auto& e : index->entries) {
             if (out.index_drop.count(e.tensor)) continue;
             auto renamed = out.index_rename.find(e.tensor);
-            map.push_back({renamed == out.index_rename.end() ? e.tensor : renamed->second, index->file(e)});
+            map.push_back({renamed == out.index_rename.end() ? std::string_view(e.tensor) : renamed->second, index->file(e)});
         }
         const std::string text = hf::write_index(map);
         out.index_text = std::make_shared<const MemoryPiece>(std::vector<uint8_t>(text.begin(), text.end()));
-    }
-    for (size_t i = 0; i < m.shards.size(); ++i) {
-        const auto& shard = m.shards[i];
-        auto& tensors = out.shards[shard.name];
-        tensors.reserve(shard.header->tensors.size());
-        size_t position = 0;
-        for (const auto& t : shard.header->tensors) {
-            auto& c = results[i].converted[position++];
-            if (shard_drop.count(t.name)) continue;
-            if (c) tensors.push_back(std::move(*c));
-            else tensors.push_back({t.name, t.dtype, t.shape, t.bytes(), shard.file, shard.header->data_offset + t.begin, nullptr});
+    };
+    auto list_tensors = [&] {
+        for (size_t i = 0; i < m.shards.size(); ++i) {
+            const auto& shard = m.shards[i];
+            auto& tensors = out.shards[shard.name];
+            tensors.reserve(shard.header->tensors.size());
+            size_t position = 0;
+            for (const auto& t : shard.header->tensors) {
+                auto& c = results[i].converted[position++];
+                if (shard_drop.count(t.name)) continue;
+                if (c) tensors.push_back(std::move(*c));
+                else tensors.push_back({t.name, t.dtype, t.shape, t.bytes(), shard.file, shard.header->data_offset + t.begin, nullptr});
+            }
         }
-    }
+    };
+    parallel_for(index ? 2 : 1, [&](size_t task) { task == 0 ? list_tensors() : render_index(); });
     return out;
 }
 
@@ -232,7 +237,7 @@ Result<VirtualFilePtr> bf16_side_file(const HfModel& m, const Bf16Model& model, 
     const bool converted = !model.shards.empty();  // an unquantized checkpoint keeps every file as-is
     if (converted && f.file == m.index && model.index_text) {
         ExtentListBuilder b;
-        const uint64_t size = model.index_text->bytes().size();
+        const uint64_t size = model.index_text->size();
         b.add_piece(model.index_text, 0, size);
         return VirtualFilePtr(std::make_shared<VirtualFile>(view, b.take(), size, std::vector<std::string>{f.rel}, 0444,
                                                             f.file->mtime_sec()));

@@ -14,6 +14,7 @@
 #include "views/bf16.hpp"
 #include "views/gguf_models.hpp"
 #include "views/tensor_file.hpp"
+#include "weightfs/worker_pool.hpp"
 
 namespace wfs {
 
@@ -160,24 +161,31 @@ void LayersView::build(ViewContext& ctx) const {
             tensors[alias.name] = &alias;
         }
         // AirLLM's per-module file of a layer and the generic per-layer file hold the same
-        // tensors: one VirtualFile serves both paths (half the memory, one cached copy).
+        // tensors: one VirtualFile serves both paths (half the memory, one cached copy). The
+        // distinct files are rendered side by side (a DeepSeek-sized model has a hundred).
         std::map<std::vector<std::string>, VirtualFilePtr> made;
-        auto file_of = [&](const std::vector<std::string>& members) {
-            auto& slot = made[members];
-            if (slot) return slot;
+        std::vector<std::pair<const std::vector<std::string>*, VirtualFilePtr*>> to_make;
+        auto want = [&](const std::vector<std::string>& members) {
+            auto [it, fresh] = made.try_emplace(members);
+            if (fresh) to_make.push_back({&it->first, &it->second});
+        };
+        for (const auto& [module, members] : plan.modules) want(members);
+        for (const auto& [stem, members] : plan.generic) want(members);
+        parallel_for(to_make.size(), [&](size_t i) {
+            const auto& members = *to_make[i].first;
             std::vector<TensorBytes> t;
             t.reserve(members.size());
             for (const auto& n : members) t.push_back(*tensors.at(n));
-            return slot = safetensors_file(std::move(t), root, sources, mtime);
-        };
+            *to_make[i].second = safetensors_file(std::move(t), root, sources, mtime);
+        });
 
         const std::string dir = join_rel(root, m.rel_dir);
         std::vector<std::pair<std::string, VirtualFilePtr>> files;
         for (const auto& [module, members] : plan.modules) {
-            files.push_back({dir + "/splitted_model/" + module + ".safetensors", file_of(members)});
+            files.push_back({dir + "/splitted_model/" + module + ".safetensors", made.at(members)});
             files.push_back({dir + "/splitted_model/" + module + ".safetensors.done", empty_file(root, mtime)});
         }
-        for (const auto& [stem, members] : plan.generic) files.push_back({dir + "/" + stem + ".safetensors", file_of(members)});
+        for (const auto& [stem, members] : plan.generic) files.push_back({dir + "/" + stem + ".safetensors", made.at(members)});
         bool ok = true;
         for (const auto& f : m.files) {
             if (ends_with(f.rel, ".safetensors")) continue;

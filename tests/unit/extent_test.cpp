@@ -106,3 +106,39 @@ TEST(Extents, WholeSourceOnlyForAnUnchangedWholeFile) {
     EXPECT_EQ(file([&](auto& x) { x.add_copy(a, 0, 8192), x.add_copy(b, 0, 100); }, 8292).whole_source(), nullptr);
     EXPECT_EQ(file([&](auto& x) { x.add_copy(b, 0, 100); }, 100).whole_source(), b.get());
 }
+
+// Large header bytes are kept compressed and produced on demand; every sub-range must come back
+// exact (the decoder works from the block's start), and incompressible bytes stay plain.
+TEST(Extents, LargeHeadersArePackedAndEveryRangeIsExact) {
+    std::vector<uint8_t> json;
+    for (int i = 0; json.size() < 300000; ++i) {
+        std::string e = "\"model.layers." + std::to_string(i % 61) + ".mlp.experts." + std::to_string(i) +
+                        ".down_proj.weight\":{\"dtype\":\"BF16\",\"shape\":[7168,2048],\"data_offsets\":[" +
+                        std::to_string(i * 29360128ull) + "," + std::to_string((i + 1) * 29360128ull) + "]},";
+        json.insert(json.end(), e.begin(), e.end());
+    }
+    MemoryPiece packed(json);
+    EXPECT_TRUE(packed.packed());
+    EXPECT_EQ(packed.size(), json.size());
+    const uint8_t* at = nullptr;
+    EXPECT_EQ(packed.mapped(0, 100, &at), 0u) << "packed bytes must be produced, not pointed at";
+    std::mt19937 rng(11);
+    for (int i = 0; i < 300; ++i) {
+        uint64_t off = i == 0 ? 0 : rng() % json.size();
+        size_t len = i == 1 ? json.size() - off : 1 + rng() % std::min<size_t>(json.size() - off, 70000);
+        std::vector<uint8_t> got(len);
+        ASSERT_TRUE(packed.produce(off, len, got.data()).ok());
+        ASSERT_TRUE(std::equal(got.begin(), got.end(), json.begin() + static_cast<long>(off))) << off << "+" << len;
+    }
+    std::vector<uint8_t> over(10);
+    EXPECT_FALSE(packed.produce(json.size() - 5, 10, over.data()).ok());
+
+    std::vector<uint8_t> noise(MemoryPiece::kPackFrom * 4);
+    for (auto& b : noise) b = static_cast<uint8_t>(rng());
+    MemoryPiece plain(noise);
+    EXPECT_FALSE(plain.packed());
+    EXPECT_EQ(plain.mapped(5, 100, &at), 100u);
+    EXPECT_EQ(at[0], noise[5]);
+    MemoryPiece small(std::vector<uint8_t>(MemoryPiece::kPackFrom - 1, 'a'));
+    EXPECT_FALSE(small.packed());
+}
