@@ -10,7 +10,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     wfs::MemoryByteReader in(data, size, "fuzz.json");
     if (auto idx = wfs::hf::read_index(in)) {
-        std::vector<std::pair<std::string, std::string>> map;
+        std::vector<std::pair<std::string_view, std::string_view>> map;
         for (const auto& e : idx->entries) {
             if (idx->file_of(e.tensor) != &idx->file(e)) __builtin_trap();  // the lookup agrees with the list
             map.push_back({e.tensor, idx->file(e)});
