@@ -1,5 +1,6 @@
 #include "transforms/repack.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <vector>
@@ -500,18 +501,30 @@ RepackPiece::RepackPiece(const Entry& entry, SourceFilePtr file, uint64_t offset
     : entry_(entry), file_(std::move(file)), offset_(offset), row_bytes_(row_bytes), group_bytes_(row_bytes * entry.rows) {}
 
 Status RepackPiece::produce(uint64_t offset, size_t len, uint8_t* dst) const {
-    // The groups this range touches: read them, repack them, copy out the part asked for.
-    const uint64_t g0 = offset / group_bytes_, g1 = (offset + len - 1) / group_bytes_;
-    const size_t groups = static_cast<size_t>(g1 - g0 + 1), bytes = groups * group_bytes_;
-    std::vector<uint8_t> in(bytes);
-    WFS_TRY(file_->read_exact(offset_ + g0 * group_bytes_, bytes, in.data()));
-    if (offset == g0 * group_bytes_ && len == bytes) {
-        repack_groups(entry_, in.data(), dst, row_bytes_, groups);
-        return {};
+    // The row groups this range touches, in batches of about 256 KiB: each batch is read,
+    // repacked while it is still in L2, and copied out (straight into dst when the batch is
+    // exactly what was asked for); no call holds more than a batch of scratch memory.
+    constexpr uint64_t kBatch = 256 << 10;
+    const uint64_t batch_groups = std::max<uint64_t>(1, kBatch / group_bytes_);
+    std::vector<uint8_t> in, out;
+    while (len > 0) {
+        const uint64_t g0 = offset / group_bytes_, start = g0 * group_bytes_;
+        const uint64_t g1 = std::min((offset + len - 1) / group_bytes_ + 1, g0 + batch_groups);  // past the last
+        const size_t groups = static_cast<size_t>(g1 - g0), bytes = groups * group_bytes_;
+        const size_t take = static_cast<size_t>(std::min<uint64_t>(len, g1 * group_bytes_ - offset));
+        in.resize(bytes);
+        WFS_TRY(file_->read_exact(offset_ + start, bytes, in.data()));
+        if (offset == start && take == bytes) {
+            repack_groups(entry_, in.data(), dst, row_bytes_, groups);
+        } else {
+            out.resize(bytes);
+            repack_groups(entry_, in.data(), out.data(), row_bytes_, groups);
+            std::memcpy(dst, out.data() + (offset - start), take);
+        }
+        offset += take;
+        dst += take;
+        len -= take;
     }
-    std::vector<uint8_t> out(bytes);
-    repack_groups(entry_, in.data(), out.data(), row_bytes_, groups);
-    std::memcpy(dst, out.data() + (offset - g0 * group_bytes_), len);
     return {};
 }
 
