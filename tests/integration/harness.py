@@ -33,6 +33,14 @@ def wait_mounted(mnt, proc=None, timeout=20):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if mounted(mnt):
+            # The mount appears before the daemon has started serving (its cache, hugetlbfs and
+            # threads come after mounting): a listing waits for the first answer, so everything
+            # start-up sets up exists when this returns.
+            try:
+                os.listdir(mnt)
+            except OSError:
+                if proc is not None and proc.poll() is not None:
+                    raise AssertionError(f"weightfs exited with {proc.returncode} after mounting")
             return
         if proc is not None and proc.poll() is not None:
             raise AssertionError(f"weightfs exited with {proc.returncode} before mounting")
