@@ -8,6 +8,7 @@
 #include "formats/hf.hpp"
 #include "formats/safetensors.hpp"
 #include "test_util.hpp"
+#include "transforms/elements.hpp"
 #include "transforms/fp8.hpp"
 #include "views/bf16.hpp"
 #include "weightfs/catalog.hpp"
@@ -321,5 +322,31 @@ TEST(Bf16View, RefusesWhatTheScriptCannotConvert) {
         test::TempDir d;  // FP8 without a scale: kept as FP8, so nothing to show
         write_st(d / "model.safetensors", {{"w", st::Dtype::F8_E4M3, {200, 300}, 60000, 0}});
         EXPECT_EQ(model_error(d), "no fp8");
+    }
+}
+
+// BF16 pieces produce whole elements in batches; byte ranges at odd offsets and lengths, across
+// batch edges, must come out exact, and no call may ask for more than one batch.
+TEST(Elements, ByteRangesAcrossBatchesAreExact) {
+    const uint64_t elements = 3 * kBatchElements + 5;
+    auto element = [](uint64_t i) { return static_cast<uint16_t>(i * 2654435761u >> 7); };
+    std::vector<uint8_t> expect(elements * 2);
+    for (uint64_t i = 0; i < elements; ++i) {
+        const uint16_t e = element(i);
+        std::memcpy(expect.data() + 2 * i, &e, 2);
+    }
+    std::mt19937_64 rng(5);
+    for (int i = 0; i < 60; ++i) {
+        uint64_t off = i == 0 ? 1 : rng() % expect.size();
+        size_t len = i == 0 ? expect.size() - 2 : 1 + rng() % (expect.size() - off);
+        std::vector<uint8_t> got(len);
+        uint64_t largest = 0;
+        ASSERT_TRUE(produce_u16(off, len, got.data(), [&](uint64_t first, uint64_t count, uint16_t* dst) -> Status {
+                        largest = std::max(largest, count);
+                        for (uint64_t k = 0; k < count; ++k) dst[k] = element(first + k);
+                        return {};
+                    }).ok());
+        ASSERT_TRUE(std::equal(got.begin(), got.end(), expect.begin() + static_cast<long>(off))) << off << "+" << len;
+        ASSERT_LE(largest, kBatchElements);
     }
 }
