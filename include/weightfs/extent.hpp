@@ -31,22 +31,24 @@ using PiecePtr = std::shared_ptr<const Piece>;
 
 // Bytes held in memory (headers and indexes built at scan time). Large ones are kept
 // LZ4-compressed — a DeepSeek-sized checkpoint's rewritten safetensors headers and index are
-// ~28 MB of JSON that compresses 6-25x — and decompressed into the chunk that asks for them;
-// small ones (most GGUF headers) are served in place.
+// ~28 MB of JSON that compresses 6-25x — in independent 64 KiB blocks, so a read decodes only
+// the blocks it touches, into the chunk that asks for them; small ones (most GGUF headers) are
+// served in place.
 class MemoryPiece final : public Piece {
 public:
     explicit MemoryPiece(std::vector<uint8_t> bytes);
     Status produce(uint64_t offset, size_t len, uint8_t* dst) const override;
     size_t mapped(uint64_t offset, size_t len, const uint8_t** at) const override;  // 0 when packed
     uint64_t size() const { return size_; }
-    bool packed() const { return packed_; }
+    bool packed() const { return !block_ends_.empty(); }
 
     static constexpr size_t kPackFrom = 16 << 10;  // smaller: not worth a decompression per read
+    static constexpr size_t kBlock = 64 << 10;     // raw bytes per block: LZ4's window, so no ratio is lost
 
 private:
-    std::vector<uint8_t> bytes_;  // the bytes, or their LZ4 block when packed_
+    std::vector<uint8_t> bytes_;          // the bytes, or their LZ4 blocks back to back
+    std::vector<uint64_t> block_ends_;    // packed: where each block's compressed bytes end in bytes_
     uint64_t size_;
-    bool packed_ = false;
 };
 
 // A byte range of a source file, copied verbatim.

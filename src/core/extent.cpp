@@ -8,39 +8,60 @@
 namespace wfs {
 
 MemoryPiece::MemoryPiece(std::vector<uint8_t> bytes) : size_(bytes.size()) {
-    if (bytes.size() < kPackFrom || bytes.size() > static_cast<size_t>(LZ4_MAX_INPUT_SIZE)) {
+    if (bytes.size() < kPackFrom) {
         bytes_ = std::move(bytes);
         return;
     }
-    std::vector<uint8_t> block(static_cast<size_t>(LZ4_compressBound(static_cast<int>(bytes.size()))));
-    const int n = LZ4_compress_default(reinterpret_cast<const char*>(bytes.data()), reinterpret_cast<char*>(block.data()),
-                                       static_cast<int>(bytes.size()), static_cast<int>(block.size()));
-    if (n <= 0 || static_cast<size_t>(n) > bytes.size() / 2) {  // incompressible: keep it plain
+    std::vector<uint8_t> packed;
+    std::vector<uint64_t> ends;
+    std::vector<char> block(static_cast<size_t>(LZ4_compressBound(static_cast<int>(kBlock))));
+    for (size_t at = 0; at < bytes.size(); at += kBlock) {
+        const int raw = static_cast<int>(std::min(kBlock, bytes.size() - at));
+        const int n = LZ4_compress_default(reinterpret_cast<const char*>(bytes.data() + at), block.data(), raw,
+                                           static_cast<int>(block.size()));
+        if (n <= 0) break;
+        packed.insert(packed.end(), block.begin(), block.begin() + n);
+        ends.push_back(packed.size());
+    }
+    if (ends.size() * kBlock < bytes.size() || packed.size() > bytes.size() / 2) {  // incompressible: keep it plain
         bytes_ = std::move(bytes);
         return;
     }
-    block.resize(static_cast<size_t>(n));
-    block.shrink_to_fit();
-    bytes_ = std::move(block);
-    packed_ = true;
+    packed.shrink_to_fit();
+    bytes_ = std::move(packed);
+    block_ends_ = std::move(ends);
 }
 
 Status MemoryPiece::produce(uint64_t offset, size_t len, uint8_t* dst) const {
     if (offset > size_ || len > size_ - offset) return make_error(EIO, "internal: memory piece read out of range");
-    if (!packed_) {
+    if (!packed()) {
         std::memcpy(dst, bytes_.data() + offset, len);
         return {};
     }
-    // A block decodes from its start: decode the prefix up to the end of the range (straight
-    // into dst when the range starts at 0) and keep the tail.
-    const size_t upto = static_cast<size_t>(offset) + len;
-    std::unique_ptr<uint8_t[]> scratch;
-    uint8_t* out = dst;
-    if (offset > 0) out = (scratch = std::make_unique<uint8_t[]>(upto)).get();
-    const int got = LZ4_decompress_safe_partial(reinterpret_cast<const char*>(bytes_.data()), reinterpret_cast<char*>(out),
-                                                static_cast<int>(bytes_.size()), static_cast<int>(upto), static_cast<int>(upto));
-    if (got < 0 || static_cast<size_t>(got) < upto) return make_error(EIO, "internal: a packed header did not decompress");
-    if (scratch) std::memcpy(dst, scratch.get() + offset, len);
+    // Block by block: a block the range covers decodes straight into dst; one it starts or
+    // ends inside decodes (up to where the range ends in it) into a block-sized scratch.
+    std::vector<uint8_t> scratch;
+    while (len > 0) {
+        const uint64_t b = offset / kBlock, start = b * kBlock, within = offset - start;
+        const size_t raw = static_cast<size_t>(std::min<uint64_t>(kBlock, size_ - start));
+        const size_t take = std::min(len, raw - within);
+        const uint64_t from = b == 0 ? 0 : block_ends_[b - 1];
+        const char* src = reinterpret_cast<const char*>(bytes_.data() + from);
+        const int src_len = static_cast<int>(block_ends_[b] - from);
+        bool ok;
+        if (within == 0 && take == raw) {
+            ok = LZ4_decompress_safe(src, reinterpret_cast<char*>(dst), src_len, static_cast<int>(raw)) == static_cast<int>(raw);
+        } else {
+            const int want = static_cast<int>(within + take);
+            scratch.resize(kBlock);
+            ok = LZ4_decompress_safe_partial(src, reinterpret_cast<char*>(scratch.data()), src_len, want, static_cast<int>(kBlock)) >= want;
+            if (ok) std::memcpy(dst, scratch.data() + within, take);
+        }
+        if (!ok) return make_error(EIO, "internal: a packed header did not decompress");
+        offset += take;
+        dst += take;
+        len -= take;
+    }
     return {};
 }
 
@@ -49,7 +70,7 @@ Status CopyPiece::produce(uint64_t offset, size_t len, uint8_t* dst) const {
 }
 
 size_t MemoryPiece::mapped(uint64_t offset, size_t len, const uint8_t** at) const {
-    if (packed_ || offset > size_ || len > size_ - offset) return 0;
+    if (packed() || offset > size_ || len > size_ - offset) return 0;
     *at = bytes_.data() + offset;
     return len;
 }
