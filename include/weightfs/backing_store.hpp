@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 
+#include "weightfs/materialize.hpp"
 #include "weightfs/result.hpp"
 #include "weightfs/virtual_file.hpp"
 #include "weightfs/worker_pool.hpp"
@@ -26,7 +27,7 @@ public:
     ~BackingStore();
 
     // An O_RDONLY fd of the materialized file (filled on first use; owned by the store).
-    Result<int> file(const VirtualFile& file, WorkerPool& pool, unsigned threads);
+    Result<int> file(const VirtualFile& file, WorkerPool& pool, unsigned threads, const Progress& progress = {});
 
     uint64_t budget() const { return budget_; }
     uint64_t used();
@@ -40,7 +41,7 @@ private:
         Error error;
         bool ok = false;
     };
-    Status fill(const VirtualFile& file, int fd, WorkerPool& pool, unsigned threads);
+    Status fill(const VirtualFile& file, int fd, WorkerPool& pool, unsigned threads, const Progress& progress);
 
     int mount_fd_ = -1;
     uint64_t budget_ = 0;

@@ -126,11 +126,18 @@ public:
     ChunkCache& cache() { return *cache_; }
     const EngineConfig& config() const { return config_; }
     const Arena& arena() const { return *arena_; }
-    void preload();
+    // Warms the files preload= names, in the background: those that will be served from
+    // materialized memory (passthrough, which the kernel must have accepted; hugetlbfs) are
+    // materialized, so their first open is immediate; the rest fill the chunk cache. Called once
+    // the FUSE connection is set up.
+    void preload(bool passthrough);
 
 private:
     explicit Engine(EngineConfig c) : config_(std::move(c)) {}
     void prefetch_after(OpenFile& f, uint64_t chunk);
+    // true: materialized (or to be passed through to its source); false: warm its chunks.
+    Result<bool> preload_materialized(const VirtualFile& file, bool passthrough);
+    void preload_chunks(const std::string& path, const VirtualFile& file);
     void log_read_error(const std::string& path, const Error& e);
     // Counts a read that fails with EIO to the reader, and logs it (rate-limited).
     void read_failed(uint64_t ino, const Error& e);

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 
+#include "weightfs/materialize.hpp"
 #include "weightfs/result.hpp"
 #include "weightfs/virtual_file.hpp"
 #include "weightfs/worker_pool.hpp"
@@ -27,7 +28,7 @@ public:
     ~HugetlbStore();
 
     // The absolute path of the materialized file (filled on first use).
-    Result<std::string> file(const VirtualFile& file, WorkerPool& pool, unsigned threads);
+    Result<std::string> file(const VirtualFile& file, WorkerPool& pool, unsigned threads, const Progress& progress = {});
     // Whether a file of this size is ever served from here (else it stays a lazy file).
     bool fits(uint64_t size) const { return size > 0 && round_up(size) <= budget_; }
     // The path a file will have (known before it is materialized; symlink sizes use it).
@@ -47,7 +48,8 @@ private:
         Error error;
         bool ok = false;
     };
-    Status fill(const VirtualFile& file, const std::string& path, WorkerPool& pool, unsigned threads);
+    Status fill(const VirtualFile& file, const std::string& path, WorkerPool& pool, unsigned threads,
+                const Progress& progress);
 
     std::string path_;
     uint64_t budget_ = 0, page_ = 2ull << 20;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "weightfs/result.hpp"
 #include "weightfs/virtual_file.hpp"
@@ -11,7 +12,13 @@
 
 namespace wfs {
 
-// Writes every byte of `file` to base[0, file.size()); `threads` counts the caller.
-Status materialize(const VirtualFile& file, uint8_t* base, WorkerPool& pool, unsigned threads);
+// Called with the byte count of each piece as it is finished (from any of the threads).
+using Progress = std::function<void(uint64_t bytes)>;
+
+// Writes every byte of `file` to base[0, file.size()); `threads` counts the caller. The caller
+// may itself be a pool worker (preload): helpers that start after the pieces ran out return
+// without touching anything, so it never waits on a queued task.
+Status materialize(const VirtualFile& file, uint8_t* base, WorkerPool& pool, unsigned threads,
+                   const Progress& progress = {});
 
 }  // namespace wfs

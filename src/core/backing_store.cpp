@@ -51,18 +51,18 @@ size_t BackingStore::files() {
     return entries_.size();
 }
 
-Status BackingStore::fill(const VirtualFile& file, int fd, WorkerPool& pool, unsigned threads) {
+Status BackingStore::fill(const VirtualFile& file, int fd, WorkerPool& pool, unsigned threads, const Progress& progress) {
     const uint64_t size = file.size();
     if (size == 0) return {};
     if (ftruncate(fd, static_cast<off_t>(size)) != 0) return make_error(errno, std::string("ftruncate: ") + std::strerror(errno));
     void* map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) return make_error(errno, std::string("mmap of the backing file: ") + std::strerror(errno));
-    Status st = materialize(file, static_cast<uint8_t*>(map), pool, threads);
+    Status st = materialize(file, static_cast<uint8_t*>(map), pool, threads, progress);
     munmap(map, size);
     return st;
 }
 
-Result<int> BackingStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned threads) {
+Result<int> BackingStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned threads, const Progress& progress) {
     std::shared_ptr<Entry> e;
     {
         std::lock_guard lock(mu_);
@@ -85,7 +85,7 @@ Result<int> BackingStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned
             e->error = make_error(errno, std::string("creating the backing file: ") + std::strerror(errno));
             return;
         }
-        Status st = fill(vf, fd, pool, threads);
+        Status st = fill(vf, fd, pool, threads, progress);
         close(fd);
         if (!st) {
             e->error = st.error();

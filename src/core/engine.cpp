@@ -114,7 +114,6 @@ Status Engine::start() {
     spdlog::info("cache {} in {} pages ({}), {} chunks of {}, numa {}", format_bytes(arena_->size()),
                  arena_->page_kind(), arena_->page_note(), cache_->slots(), format_bytes(config_.chunk_size),
                  arena_->numa_report());
-    if (!config_.preload.empty()) preload();
     return {};
 }
 
@@ -314,7 +313,8 @@ void Engine::prefetch_after(OpenFile& f, uint64_t chunk) {
     }
 }
 
-void Engine::preload() {
+void Engine::preload(bool passthrough) {
+    if (config_.preload.empty()) return;
     uint64_t total = 0;
     std::vector<std::pair<std::string, VirtualFilePtr>> matched;
     for (auto& [path, file] : tree_.files())
@@ -324,21 +324,77 @@ void Engine::preload() {
         }
     stats_.preload_total = total;
     spdlog::info("preload '{}': {} files, {}", config_.preload, matched.size(), format_bytes(total));
-    if (total > arena_->size())
-        spdlog::warn("preload of {} exceeds the cache ({}): only the most recent part stays resident",
-                     format_bytes(total), format_bytes(arena_->size()));
-    for (auto& [path, file] : matched) {
-        pool_->submit([this, path = path, file = file] {
-            uint64_t n = (file->size() + config_.chunk_size - 1) / config_.chunk_size;
-            for (uint64_t c = 0; c < n; ++c) {
-                auto pin = cache_->get(*file, c);
-                if (!pin) {
-                    log_read_error(path, pin.error());
-                    return;
-                }
-                stats_.preload_done.fetch_add(pin->size(), std::memory_order_relaxed);
+    // Files that will be served from materialized memory (passthrough backing files, hugetlbfs
+    // symlinks) are materialized now, one after another on every worker, so their first open
+    // finds them ready; the rest warm the chunk cache, a task per file.
+    pool_->submit([this, passthrough, matched = std::move(matched)] {
+        const auto t0 = std::chrono::steady_clock::now();
+        uint64_t materialized = 0, warm = 0;
+        for (auto& [path, file] : matched) {
+            auto m = preload_materialized(*file, passthrough);
+            if (!m) {
+                log_read_error(path, m.error());
+                stats_.preload_done.fetch_add(file->size(), std::memory_order_relaxed);  // done: it failed
+            } else if (*m) {
+                materialized += file->size();
+            } else {
+                warm += file->size();
+                pool_->submit([this, path = path, file = file] { preload_chunks(path, *file); });
             }
-        });
+        }
+        if (materialized)
+            spdlog::info("preload: {} materialized for {} in {:.2f} s", format_bytes(materialized),
+                         hugetlb_ ? "hugetlbfs" : "passthrough",
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        if (warm > arena_->size())
+            spdlog::warn("preload of {} into the chunk cache exceeds it ({}): only the most recent part stays resident",
+                         format_bytes(warm), format_bytes(arena_->size()));
+    });
+}
+
+Result<bool> Engine::preload_materialized(const VirtualFile& file, bool passthrough) {
+    std::atomic<uint64_t> produced{0};
+    Progress progress = [&](uint64_t n) {
+        produced.fetch_add(n, std::memory_order_relaxed);
+        stats_.preload_done.fetch_add(n, std::memory_order_relaxed);
+    };
+    auto finish = [&] { stats_.preload_done.fetch_add(file.size() - produced, std::memory_order_relaxed); };
+    if (hugetlb_) {
+        if (!symlinked(file)) return false;
+        auto path = hugetlb_->file(file, *pool_, config_.threads, progress);
+        if (!path) return path.error();
+        finish();
+        return true;
+    }
+    if (!passthrough || file.size() == 0) return false;
+    if (store_) {
+        auto fd = store_->file(file, *pool_, config_.threads, progress);
+        if (fd) {
+            finish();
+            return true;
+        }
+        if (fd.error().code != ENOSPC) return fd.error();
+    }
+    // Does not fit (or no backing tmpfs): a whole unchanged source file is passed through to the
+    // source itself, nothing to warm; anything else is served lazily.
+    if (file.whole_source()) {
+        finish();
+        return true;
+    }
+    return false;
+}
+
+void Engine::preload_chunks(const std::string& path, const VirtualFile& file) {
+    uint64_t n = (file.size() + config_.chunk_size - 1) / config_.chunk_size;
+    for (uint64_t c = 0; c < n; ++c) {
+        auto pin = cache_->get(file, c);
+        if (!pin) {
+            log_read_error(path, pin.error());
+            stats_.preload_done.fetch_add(file.size() - std::min<uint64_t>(file.size(), c * config_.chunk_size),
+                                          std::memory_order_relaxed);
+            return;
+        }
+        stats_.preload_done.fetch_add(pin->size(), std::memory_order_relaxed);
     }
 }
 

@@ -89,7 +89,8 @@ size_t HugetlbStore::files() {
     return entries_.size();
 }
 
-Status HugetlbStore::fill(const VirtualFile& file, const std::string& path, WorkerPool& pool, unsigned threads) {
+Status HugetlbStore::fill(const VirtualFile& file, const std::string& path, WorkerPool& pool, unsigned threads,
+                          const Progress& progress) {
     int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
     if (fd < 0) return make_error(errno, "creating " + path + ": " + std::strerror(errno));
     // fallocate takes the pages now (ENOSPC here, not SIGBUS later) and sets the exact size;
@@ -116,13 +117,13 @@ Status HugetlbStore::fill(const VirtualFile& file, const std::string& path, Work
         unlink(path.c_str());
         return make_error(e, "mapping " + path + ": " + std::strerror(e));
     }
-    Status st = materialize(file, static_cast<uint8_t*>(map), pool, threads);
+    Status st = materialize(file, static_cast<uint8_t*>(map), pool, threads, progress);
     munmap(map, mapped);
     if (!st) unlink(path.c_str());
     return st;
 }
 
-Result<std::string> HugetlbStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned threads) {
+Result<std::string> HugetlbStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned threads, const Progress& progress) {
     if (!fits(vf.size())) return make_error(EFBIG, "larger than the hugetlbfs budget");
     std::shared_ptr<Entry> e;
     {
@@ -140,7 +141,7 @@ Result<std::string> HugetlbStore::file(const VirtualFile& vf, WorkerPool& pool, 
     }
     const std::string path = path_for(vf);
     std::call_once(e->once, [&] {
-        Status st = fill(vf, path, pool, threads);
+        Status st = fill(vf, path, pool, threads, progress);
         if (!st) e->error = st.error();
         e->ok = st.ok();
     });

@@ -243,9 +243,10 @@ weightfs options (-o):
   hugepage_size=2M|1G    explicit hugepage size (default 2M)
   reserve_hugepages=N    raise nr_hugepages by N at mount, restore at exit (root)
   numa=interleave|local|N      NUMA policy of the cache (default interleave)
-  threads=N              worker threads for prefetch and preload (default: cores)
+  threads=N              worker threads for prefetch, preload and materializing (default: cores)
   prefetch=N             chunks read ahead of a sequential reader (default 8)
-  preload=GLOB           warm matching files at mount, e.g. preload=concat/*.gguf
+  preload=GLOB           warm matching files at mount, e.g. preload=r4/*.gguf (materialized
+                         at mount with serve=auto|passthrough|hugetlb)
   merge_order=mainline|ik      KV order of merged split sets (default mainline)
   repack=REGEX           r4/: repack only tensors whose name matches (ik's --repack-pattern), e.g. repack=exps
   repack_bf16=auto|on|off      r4/: BF16/F16 -> BF16_R16 (auto: when the CPU has AVX512-BF16, as ik builds)

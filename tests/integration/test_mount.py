@@ -796,6 +796,38 @@ class Passthrough(unittest.TestCase):
                 with open(m.path(view), "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
                     self.assertTrue(mm[:] == read_bytes(ref), view)
 
+    def test_preload_materializes_backing_files_before_the_first_open(self):
+        """serve=auto with preload=: the matching files are materialized into the backing tmpfs at
+        mount (progress in status), so the consumer's first open finds them ready and no read
+        reaches the daemon; a whole unchanged file that does not fit is left to pass through to
+        its source. Without passthrough compiled in, preload warms the chunk cache as before."""
+        r4_ref = read_bytes(os.path.join(REPACK, "tiny-llama-Q4_K_S-r4.gguf"))
+        with Mount(self.tmp, "cache=8M,serve=auto,preload=r4/tiny-llama-Q4_K_S.gguf") as m:
+            st = wait_preloaded(m.mnt)
+            self.assertEqual(st["preload"].split()[:2], ["r4/tiny-llama-Q4_K_S.gguf", f"{len(r4_ref)}/{len(r4_ref)}"])
+            if passthrough_built():
+                self.assertIn("(backing tmpfs huge=always, 1 files", st["serve"], "not materialized at mount")
+                self.assertEqual(int(st["fills"]), 0, "materialized files must not go through the chunk cache")
+                self.assertIn("materialized for passthrough", m.log_text())
+            else:
+                self.assertGreater(int(st["fill_bytes"]), 0)
+            with open(m.path("r4/tiny-llama-Q4_K_S.gguf"), "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
+                self.assertTrue(mm[:] == r4_ref)
+                self.assertEqual(read_bytes(m.path("r4/tiny-llama-Q4_K_S.gguf")), r4_ref)
+                text = read_bytes(m.path(".weightfs/status")).decode()
+            st = status(m.mnt)
+            if passthrough_built():
+                self.assertIn("open: /r4/tiny-llama-Q4_K_S.gguf x1 (passthrough)", text)
+                self.assertEqual(int(st["read_requests"]), 0, "passthrough reads must not reach the daemon")
+        # big.bin (48 MiB) does not fit cache=8M: passed through to its source, nothing to make.
+        with Mount(self.tmp, "cache=8M,serve=auto,preload=concat/big.bin") as m:
+            st = wait_preloaded(m.mnt)
+            self.assertEqual(st["preload"].split()[1], f"{len(self.data)}/{len(self.data)}")
+            if passthrough_built():
+                self.assertIn("(backing tmpfs huge=always, 0 files", st["serve"])
+                self.assertEqual(int(st["fills"]), 0)
+            self.assertEqual(read_bytes(m.path("concat/big.bin")), self.data)
+
     def test_unchanged_file_beyond_the_budget_is_passed_through_to_its_source(self):
         """serve=auto with a backing budget smaller than the files: a file that is one source
         file unchanged (concat/big.bin) is passed through to that source itself — no copy (the
@@ -827,6 +859,16 @@ class Passthrough(unittest.TestCase):
         self.assertIn("(backing tmpfs huge=always, 0 files", st["serve"])
         self.assertEqual(int(st["read_requests"]), 0, "passthrough reads must not reach the daemon")
         self.assertRegex(after, r"/concat/split/tiny-llama-Q4_K_S.gguf x1 \(lazy: file of 770048 bytes does not fit the backing budget")
+
+
+def wait_preloaded(mnt, seconds=20):
+    """The status once preload= reports 100% (the last status seen if it never does)."""
+    deadline = time.time() + seconds
+    while True:
+        st = status(mnt)
+        if st["preload"].endswith("100%") or time.time() > deadline:
+            return st
+        time.sleep(0.05)
 
 
 def hugetlb_mounts(under):
@@ -907,6 +949,19 @@ print(re.search(r"KernelPageSize:\\s+(\\d+)", block).group(1),
             self.assertEqual(int(st["read_requests"]) > 0, True)  # big.bin only
         self.assertEqual(hugetlb_mounts(self.dir), [], "the hugetlbfs mount was left behind")
         self.assertEqual(os.listdir(self.dir), [])
+        self.assertEqual(meminfo("HugePages_Total"), self.before)
+
+    def test_preload_materializes_the_hugetlbfs_files_at_mount(self):
+        ref = read_bytes(os.path.join(REPACK, "tiny-llama-Q8_0-r4.gguf"))
+        with Mount(self.src, self.options(4) + ",preload=r4/*") as m:
+            st = wait_preloaded(m.mnt)
+            store = hugetlb_mounts(self.dir)
+            self.assertTrue(st["serve"].startswith(f"hugetlb (hugetlbfs at {store[0]}, 2 files"), st["serve"])
+            self.assertEqual(sorted(os.listdir(store[0])), sorted(os.path.basename(os.readlink(m.path(f"r4/tiny-llama-{t}.gguf")))
+                                                                 for t in ("Q8_0", "Q4_K_S")))
+            self.assertIn("materialized for hugetlbfs", m.log_text())
+            self.assertEqual(read_bytes(m.path("r4/tiny-llama-Q8_0.gguf")), ref)
+            self.assertEqual(int(st["fills"]), 0)
         self.assertEqual(meminfo("HugePages_Total"), self.before)
 
     def test_pool_too_small_is_eio_with_a_reason(self):
@@ -1012,12 +1067,7 @@ class ConcatOptions(unittest.TestCase):
 
     def test_preload_reports_progress(self):
         with Mount(self.tmp, "cache=64M,preload=concat/*.gguf") as m:
-            deadline = time.time() + 10
-            while time.time() < deadline:
-                st = status(m.mnt)
-                if st["preload"].endswith("100%"):
-                    break
-                time.sleep(0.05)
+            st = wait_preloaded(m.mnt)
             self.assertTrue(st["preload"].startswith("concat/*.gguf 2163008/2163008 "), st["preload"])
             self.assertIn("100%", st["preload"])
             self.assertGreaterEqual(int(st["fills"]), 2)

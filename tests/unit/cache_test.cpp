@@ -1,5 +1,6 @@
 // ChunkCache: one fill per chunk whatever the number of waiting readers, eviction within the
-// budget, pinned chunks never reused, failed fills reported and retried, correct bytes under load.
+// budget, pinned chunks never reused, failed fills reported and retried, correct bytes under load;
+// materialize exact with its progress, also when called from the pool's own workers.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <thread>
 
 #include "weightfs/chunk_cache.hpp"
+#include "weightfs/materialize.hpp"
 #include "weightfs/worker_pool.hpp"
 
 using namespace wfs;
@@ -170,4 +172,36 @@ TEST(ParallelFor, EveryIndexOnceAndTheFirstFailureRethrown) {
                  std::runtime_error);
     EXPECT_EQ(ran.load(), 100);  // the others still ran: every thread is joined before it returns
     wfs::parallel_for(0, [](size_t) { FAIL(); });
+}
+
+TEST(Materialize, ExactBytesAndProgressEvenFromEveryPoolWorkerAtOnce) {
+    // Each of the pool's two workers materializes a file, asking for helpers from the same busy
+    // pool: a helper that starts after the work ran out must return, not be waited for.
+    constexpr uint64_t kSize = (9ull << 20) + 12345;  // pieces of 2 MiB and a ragged tail
+    auto piece = std::make_shared<PatternPiece>();
+    VirtualFile file("t", std::vector<Extent>{{0, kSize, piece, 0}}, kSize, std::vector<std::string>{});
+    WorkerPool pool(2);
+    std::vector<std::vector<uint8_t>> out(2, std::vector<uint8_t>(kSize));
+    std::atomic<uint64_t> progress[2] = {0, 0};
+    std::atomic<int> done{0};
+    for (int k = 0; k < 2; ++k)
+        pool.submit([&, k] {
+            Status st = materialize(file, out[k].data(), pool, 3, [&](uint64_t n) { progress[k] += n; });
+            EXPECT_TRUE(st.ok());
+            done++;
+        });
+    for (int i = 0; i < 1000 && done < 2; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(done.load(), 2) << "materialize waited for a helper queued behind itself";
+    for (int k = 0; k < 2; ++k) {
+        EXPECT_EQ(progress[k].load(), kSize);
+        bool same = true;
+        for (uint64_t i = 0; i < kSize && same; ++i) same = out[k][i] == PatternPiece::byte_at(i);
+        EXPECT_TRUE(same) << "file " << k;
+    }
+    // A failure is returned, and the helpers stop.
+    piece->fail_next = 1;
+    std::vector<uint8_t> buf(kSize);
+    Status st = materialize(file, buf.data(), pool, 3);
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().code, EIO);
 }

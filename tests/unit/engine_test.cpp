@@ -170,6 +170,7 @@ TEST(Engine, PreloadWarmsMatchingFiles) {
     cfg.threads = 2;
     auto e = Engine::create(cfg);
     ASSERT_TRUE(e.ok() && (*e)->start().ok());
+    (*e)->preload(false);
     for (int i = 0; i < 200 && (*e)->stats().preload_done < (*e)->stats().preload_total; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     EXPECT_EQ((*e)->stats().preload_total, 770048u);
