@@ -93,29 +93,33 @@ Status HugetlbStore::fill(const VirtualFile& file, const std::string& path, Work
                           const Progress& progress) {
     int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
     if (fd < 0) return make_error(errno, "creating " + path + ": " + std::strerror(errno));
-    // fallocate takes the pages now (ENOSPC here, not SIGBUS later) and sets the exact size;
-    // hugetlbfs refuses ftruncate to a size that is not a whole number of pages.
-    if (fallocate(fd, 0, 0, static_cast<off_t>(file.size())) != 0) {
+    // hugetlbfs refuses ftruncate to a size that is not a whole number of pages: fallocate of the
+    // last page sets the exact size (and makes that page, which a fault could not: it lies past
+    // the size in whole pages). The other pages are not allocated here — fallocate would clear
+    // them all on this one thread — but faulted in by the materializing threads in parallel.
+    const uint64_t mapped = round_up(file.size()), last = mapped - page_;
+    auto no_pages = [&](int e, const char* what) {
+        unlink(path.c_str());
+        return make_error(e, std::string(what) + " " + std::to_string(mapped / page_) + " huge pages for " + path + ": " +
+                                 std::strerror(e) + (e == ENOSPC || e == ENOMEM ? " (reserve more with reserve_hugepages=N)" : ""));
+    };
+    if (fallocate(fd, 0, static_cast<off_t>(last), static_cast<off_t>(file.size() - last)) != 0) {
         int e = errno;
         close(fd);
-        unlink(path.c_str());
-        return make_error(e, "allocating " + std::to_string(round_up(file.size()) / page_) + " huge pages for " + path +
-                                 ": " + std::strerror(e) + (e == ENOSPC ? " (reserve more with reserve_hugepages=N)" : ""));
+        return no_pages(e, "allocating");
     }
-    // Mapped read-only, then made writable: a writable mmap of a hugetlbfs file grows its size
-    // to whole pages, and the view must keep its exact size. The pages exist (fallocate), so
-    // faults past the exact size in the last page find them.
-    const uint64_t mapped = round_up(file.size());
+    // A shared mapping of hugetlbfs reserves every page it spans at mmap (ENOMEM now, never a
+    // SIGBUS at a fault). Mapped read-only, then made writable: a writable mmap grows the file
+    // to whole pages, and the view must keep its exact size.
     void* map = mmap(nullptr, mapped, PROT_READ, MAP_SHARED, fd, 0);
+    int e = errno;
     close(fd);
-    if (map != MAP_FAILED && mprotect(map, mapped, PROT_READ | PROT_WRITE) != 0) {
+    if (map == MAP_FAILED) return no_pages(e, "reserving");
+    if (mprotect(map, mapped, PROT_READ | PROT_WRITE) != 0) {
+        e = errno;
         munmap(map, mapped);
-        map = MAP_FAILED;
-    }
-    if (map == MAP_FAILED) {
-        int e = errno;
         unlink(path.c_str());
-        return make_error(e, "mapping " + path + ": " + std::strerror(e));
+        return make_error(e, "mapping " + path + " writable: " + std::strerror(e));
     }
     Status st = materialize(file, static_cast<uint8_t*>(map), pool, threads, progress);
     munmap(map, mapped);
