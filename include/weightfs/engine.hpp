@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -135,6 +136,10 @@ public:
 private:
     explicit Engine(EngineConfig c) : config_(std::move(c)) {}
     void prefetch_after(OpenFile& f, uint64_t chunk);
+    // After a shard of a checkpoint is materialized for its consumer, the next shard is
+    // materialized in the background while the consumer reads this one (loaders open shards
+    // in order): its open then finds it ready, or waits only for the rest.
+    void materialize_ahead(uint64_t ino);
     // true: materialized (or to be passed through to its source); false: warm its chunks.
     Result<bool> preload_materialized(const VirtualFile& file, bool passthrough);
     void preload_chunks(const std::string& path, const VirtualFile& file);
@@ -155,12 +160,14 @@ private:
     std::unique_ptr<BackingStore> store_;
     std::unique_ptr<HugetlbStore> hugetlb_;
     Stats stats_;
+    std::atomic<bool> stopping_{false};  // set at exit: background preload stops early
     std::chrono::steady_clock::time_point started_;
 
     std::mutex open_mu_;  // guards open_counts_ (leaf lock: nothing else is taken under it)
     std::map<uint64_t, unsigned> open_counts_;
     std::map<uint64_t, std::string> served_;  // ino → how its latest open is served
     std::map<uint64_t, std::string> symlinks_;  // ino → hugetlbfs file it resolved to
+    std::set<uint64_t> ahead_;                  // shards queued by materialize_ahead (once each)
     std::mutex log_mu_;   // guards last_log_ (leaf lock)
     std::map<std::string, std::chrono::steady_clock::time_point> last_log_;
 };

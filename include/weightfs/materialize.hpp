@@ -12,8 +12,9 @@
 
 namespace wfs {
 
-// Called with the byte count of each piece as it is finished (from any of the threads).
-using Progress = std::function<void(uint64_t bytes)>;
+// Called with the byte count of each piece as it is finished (from any of the threads); false
+// stops the work (the result is then ECANCELED).
+using Progress = std::function<bool(uint64_t bytes)>;
 
 // Writes every byte of `file` to base[0, file.size()); `threads` counts the caller. The caller
 // may itself be a pool worker (preload): helpers that start after the pieces ran out return

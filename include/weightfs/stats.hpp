@@ -16,6 +16,7 @@ struct Stats {
     std::atomic<uint64_t> narrow_reads{0};  // served outside the cache after a chunk fill failed
     std::atomic<uint64_t> prefetches{0};
     std::atomic<uint64_t> preload_total{0}, preload_done{0};
+    std::atomic<uint64_t> ahead{0};  // shards materialized ahead of their open
 };
 
 }  // namespace wfs

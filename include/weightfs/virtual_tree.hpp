@@ -45,6 +45,11 @@ public:
     // same numbers as if that view had built into this tree directly.
     void graft(const VirtualTree& other);
 
+    // The file after `ino` in its shard set — "model-00003-of-00032.safetensors" after
+    // "model-00002-of-00032.safetensors", beside it — which a loader opens next; 0 when the name
+    // is not a shard's or the next is not there.
+    uint64_t next_shard(uint64_t ino) const;
+
     // Every regular virtual file with its path (for preload and the models listing).
     std::vector<std::pair<std::string, VirtualFilePtr>> files() const;
 

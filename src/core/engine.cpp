@@ -118,6 +118,7 @@ Status Engine::start() {
 }
 
 Engine::~Engine() {
+    stopping_ = true;  // a preload still running stops at its next piece, so the join below is short
     pool_.reset();  // join workers before the cache and arena they use go away
     hugetlb_.reset();
     store_.reset();
@@ -150,7 +151,10 @@ Result<Engine::Backing> Engine::backing_for(OpenFile& f) {
     Error why{ENOTSUP, "no backing tmpfs"};
     if (store_) {
         auto fd = store_->file(*f.file, *pool_, config_.threads + 1);
-        if (fd) return Backing{*fd, "passthrough"};
+        if (fd) {
+            materialize_ahead(f.ino);
+            return Backing{*fd, "passthrough"};
+        }
         why = fd.error();
     }
     // Only a budget miss falls back to the source: a file that failed to materialize (a bad
@@ -175,9 +179,28 @@ Result<std::string> Engine::symlink_target(uint64_t ino) {
         read_failed(ino, path.error());
         return path.error();
     }
+    materialize_ahead(ino);
     std::lock_guard lock(open_mu_);
     symlinks_[ino] = *path;
     return path;
+}
+
+void Engine::materialize_ahead(uint64_t ino) {
+    const Node* next = tree_.get(tree_.next_shard(ino));
+    if (!next) return;
+    if (hugetlb_ ? !symlinked(*next->file) : next->file->size() > store_->budget()) return;
+    {
+        std::lock_guard lock(open_mu_);
+        if (!ahead_.insert(next->ino).second) return;
+    }
+    stats_.ahead.fetch_add(1, std::memory_order_relaxed);
+    pool_->submit([this, file = next->file] {
+        Progress go_on = [this](uint64_t) { return !stopping_.load(std::memory_order_relaxed); };
+        // A failure (no room left, say) is not logged here: the shard's own open meets it again
+        // and reports it there.
+        if (hugetlb_) (void)hugetlb_->file(*file, *pool_, config_.threads, go_on);
+        else (void)store_->file(*file, *pool_, config_.threads, go_on);
+    });
 }
 
 void Engine::close(OpenFile& f) {
@@ -331,10 +354,11 @@ void Engine::preload(bool passthrough) {
         const auto t0 = std::chrono::steady_clock::now();
         uint64_t materialized = 0, warm = 0;
         for (auto& [path, file] : matched) {
+            if (stopping_) return;
             auto m = preload_materialized(*file, passthrough);
             if (!m) {
-                log_read_error(path, m.error());
-                stats_.preload_done.fetch_add(file->size(), std::memory_order_relaxed);  // done: it failed
+                if (stopping_) return;
+                log_read_error(path, m.error());  // counted as done: served lazily (or EIO) at open
             } else if (*m) {
                 materialized += file->size();
             } else {
@@ -357,36 +381,34 @@ Result<bool> Engine::preload_materialized(const VirtualFile& file, bool passthro
     Progress progress = [&](uint64_t n) {
         produced.fetch_add(n, std::memory_order_relaxed);
         stats_.preload_done.fetch_add(n, std::memory_order_relaxed);
+        return !stopping_.load(std::memory_order_relaxed);
     };
-    auto finish = [&] { stats_.preload_done.fetch_add(file.size() - produced, std::memory_order_relaxed); };
+    // The file counts as done whatever happened (the consumer may have materialized it first,
+    // or it failed): the rest of its bytes are added at once.
+    auto finish = [&](Result<bool> r) {
+        stats_.preload_done.fetch_add(file.size() - produced, std::memory_order_relaxed);
+        return r;
+    };
     if (hugetlb_) {
         if (!symlinked(file)) return false;
         auto path = hugetlb_->file(file, *pool_, config_.threads, progress);
-        if (!path) return path.error();
-        finish();
-        return true;
+        return finish(path ? Result<bool>(true) : Result<bool>(path.error()));
     }
     if (!passthrough || file.size() == 0) return false;
     if (store_) {
         auto fd = store_->file(file, *pool_, config_.threads, progress);
-        if (fd) {
-            finish();
-            return true;
-        }
-        if (fd.error().code != ENOSPC) return fd.error();
+        if (fd) return finish(true);
+        if (fd.error().code != ENOSPC) return finish(fd.error());
     }
     // Does not fit (or no backing tmpfs): a whole unchanged source file is passed through to the
     // source itself, nothing to warm; anything else is served lazily.
-    if (file.whole_source()) {
-        finish();
-        return true;
-    }
+    if (file.whole_source()) return finish(true);
     return false;
 }
 
 void Engine::preload_chunks(const std::string& path, const VirtualFile& file) {
     uint64_t n = (file.size() + config_.chunk_size - 1) / config_.chunk_size;
-    for (uint64_t c = 0; c < n; ++c) {
+    for (uint64_t c = 0; c < n && !stopping_.load(std::memory_order_relaxed); ++c) {
         auto pin = cache_->get(file, c);
         if (!pin) {
             log_read_error(path, pin.error());
@@ -434,6 +456,7 @@ std::string Engine::status_text() {
     o << "fill_GBps: " << buf << "\n";
     o << "fill_errors: " << stats_.fill_errors << "\nnarrow_reads: " << stats_.narrow_reads << "\nevictions: " << stats_.evictions << "\n";
     o << "prefetches: " << stats_.prefetches << "\n";
+    o << "shards_ahead: " << stats_.ahead << "\n";
     o << "read_requests: " << stats_.read_requests << "\nread_bytes: " << stats_.read_bytes << "\n";
     o << "verbatim: " << (config_.verbatim == Verbatim::Cached ? "cached" : "mapped") << "\nmapped_reads: " << stats_.mapped_reads << "\n";
     std::snprintf(buf, sizeof buf, "%.2f", secs > 0 ? static_cast<double>(stats_.read_bytes) / secs / 1e9 : 0.0);

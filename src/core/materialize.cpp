@@ -35,8 +35,11 @@ struct Job {
                 if (!failed) first_error = st.error();
                 failed = true;
                 next = pieces;
-            } else if (progress) {
-                progress(len);
+            } else if (progress && !progress(len)) {
+                std::lock_guard lock(mu);
+                if (!failed) first_error = Error{ECANCELED, "stopped"};
+                failed = true;
+                next = pieces;
             }
         }
     }

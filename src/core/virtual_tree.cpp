@@ -1,5 +1,7 @@
 #include "weightfs/virtual_tree.hpp"
 
+#include <cctype>
+
 #include <sstream>
 
 namespace wfs {
@@ -59,7 +61,7 @@ const Node* VirtualTree::lookup(uint64_t dir, const std::string& name) const {
 
 std::string VirtualTree::path_of(uint64_t ino) const {
     std::string p;
-    while (ino != kRoot && ino < nodes_.size()) {
+    while (ino > kRoot && ino < nodes_.size()) {  // [0] is unused: its parent is itself
         p = "/" + nodes_[ino].name + p;
         ino = nodes_[ino].parent;
     }
@@ -74,6 +76,28 @@ void VirtualTree::graft(const VirtualTree& other) {
         else if (n.kind == NodeKind::File) add_file(path, n.file, n.view);
         else add(ensure_dir(other.path_of(n.parent).substr(1), n.view), n.name, n.kind, nullptr, n.view);
     }
+}
+
+uint64_t VirtualTree::next_shard(uint64_t ino) const {
+    const Node* n = get(ino);
+    if (!n || n->kind != NodeKind::File) return 0;
+    // PREFIX-<k digits>-of-<n digits>SUFFIX, k < n, the next spelled with the same width.
+    const std::string& name = n->name;
+    const size_t of = name.rfind("-of-");
+    if (of == std::string::npos) return 0;
+    size_t k0 = of;
+    while (k0 > 0 && std::isdigit(static_cast<unsigned char>(name[k0 - 1]))) --k0;
+    size_t t1 = of + 4;
+    while (t1 < name.size() && std::isdigit(static_cast<unsigned char>(name[t1]))) ++t1;
+    const size_t width = of - k0;
+    if (width == 0 || width > 9 || t1 == of + 4 || t1 - (of + 4) > 9 || k0 == 0 || name[k0 - 1] != '-') return 0;
+    const unsigned long k = std::stoul(name.substr(k0, width)), total = std::stoul(name.substr(of + 4, t1 - of - 4));
+    if (k + 1 > total) return 0;
+    std::string digits = std::to_string(k + 1);
+    if (digits.size() > width) return 0;
+    digits.insert(0, width - digits.size(), '0');
+    const Node* next = lookup(n->parent, name.substr(0, k0) + digits + name.substr(of));
+    return next && next->kind == NodeKind::File ? next->ino : 0;
 }
 
 std::vector<std::pair<std::string, VirtualFilePtr>> VirtualTree::files() const {

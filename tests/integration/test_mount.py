@@ -828,6 +828,33 @@ class Passthrough(unittest.TestCase):
                 self.assertEqual(int(st["fills"]), 0)
             self.assertEqual(read_bytes(m.path("concat/big.bin")), self.data)
 
+    def test_the_next_shard_is_materialized_while_the_first_is_read(self):
+        """serve=passthrough: the open of shard k of a checkpoint materializes shard k+1 in the
+        background; every shard byte-identical through read() and mmap."""
+        if not passthrough_built():
+            return  # serve=passthrough is refused without it (test_passthrough checks that)
+        shutil.copytree(os.path.join(DATA, "fp8", "deepseek-tiny"), os.path.join(self.tmp, "deepseek-tiny"))
+        exp = os.path.join(DATA, "fp8", "deepseek-tiny.expected")
+        shard = "bf16/deepseek-tiny/model-0000{}-of-00003.safetensors"
+        with Mount(self.tmp, "cache=256M,serve=passthrough") as m:
+            with open(m.path(shard.format(1)), "rb") as f:
+                deadline = time.time() + 10
+                while True:
+                    st = status(m.mnt)
+                    if st["shards_ahead"] == "1" and "(backing tmpfs huge=always, 2 files" in st["serve"]:
+                        break
+                    self.assertLess(time.time(), deadline, "shard 2 was not materialized ahead: " + st["serve"])
+                    time.sleep(0.02)
+                self.assertEqual(f.read(), read_bytes(os.path.join(exp, "model-00001-of-00003.safetensors")))
+            for k in (2, 3):
+                want = read_bytes(os.path.join(exp, f"model-0000{k}-of-00003.safetensors"))
+                with open(m.path(shard.format(k)), "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
+                    self.assertTrue(mm[:] == want, k)
+            st = status(m.mnt)
+            self.assertEqual(st["shards_ahead"], "2")
+            self.assertIn("(backing tmpfs huge=always, 3 files", st["serve"])
+            self.assertEqual(int(st["read_requests"]), 0)
+
     def test_unchanged_file_beyond_the_budget_is_passed_through_to_its_source(self):
         """serve=auto with a backing budget smaller than the files: a file that is one source
         file unchanged (concat/big.bin) is passed through to that source itself — no copy (the
@@ -963,6 +990,25 @@ print(re.search(r"KernelPageSize:\\s+(\\d+)", block).group(1),
             self.assertEqual(read_bytes(m.path("r4/tiny-llama-Q8_0.gguf")), ref)
             self.assertEqual(int(st["fills"]), 0)
         self.assertEqual(meminfo("HugePages_Total"), self.before)
+
+    def test_the_next_shard_is_materialized_while_the_first_is_read(self):
+        """Loaders open a checkpoint's shards in order: resolving shard k materializes shard k+1 in
+        the background, so its open finds it ready; exact bytes either way."""
+        exp = os.path.join(DATA, "fp8", "deepseek-tiny.expected")
+        shard = "bf16/deepseek-tiny/model-0000{}-of-00003.safetensors"
+        with Mount(self.src, self.options(4)) as m:
+            store = hugetlb_mounts(self.dir)[0]
+            os.readlink(m.path(shard.format(1)))  # resolving the link materializes shard 1
+            deadline = time.time() + 10
+            while status(m.mnt)["shards_ahead"] != "1" or len(os.listdir(store)) < 2:
+                self.assertLess(time.time(), deadline, "shard 2 was not materialized ahead")
+                time.sleep(0.02)
+            self.assertEqual(len(os.listdir(store)), 2)
+            for k in (1, 2, 3):
+                self.assertEqual(read_bytes(m.path(shard.format(k))), read_bytes(os.path.join(exp, f"model-0000{k}-of-00003.safetensors")))
+            st = status(m.mnt)
+            self.assertEqual(st["shards_ahead"], "2")  # shard 3, when shard 2 was resolved
+            self.assertTrue(st["serve"].startswith(f"hugetlb (hugetlbfs at {store}, 3 files"), st["serve"])
 
     def test_pool_too_small_is_eio_with_a_reason(self):
         with Mount(self.src, self.options(1), expect_errors=True) as m:

@@ -186,7 +186,7 @@ TEST(Materialize, ExactBytesAndProgressEvenFromEveryPoolWorkerAtOnce) {
     std::atomic<int> done{0};
     for (int k = 0; k < 2; ++k)
         pool.submit([&, k] {
-            Status st = materialize(file, out[k].data(), pool, 3, [&](uint64_t n) { progress[k] += n; });
+            Status st = materialize(file, out[k].data(), pool, 3, [&](uint64_t n) { progress[k] += n; return true; });
             EXPECT_TRUE(st.ok());
             done++;
         });
@@ -204,4 +204,10 @@ TEST(Materialize, ExactBytesAndProgressEvenFromEveryPoolWorkerAtOnce) {
     Status st = materialize(file, buf.data(), pool, 3);
     ASSERT_FALSE(st.ok());
     EXPECT_EQ(st.error().code, EIO);
+    // A progress callback that says stop (the daemon is exiting) ends it early.
+    std::atomic<int> pieces{0};
+    st = materialize(file, buf.data(), pool, 3, [&](uint64_t) { return ++pieces < 2; });
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().code, ECANCELED);
+    EXPECT_LE(pieces.load(), 4);  // the pieces already under way finish; no new one starts
 }

@@ -233,3 +233,34 @@ TEST(Engine, TheTreeIsNumberedTheSameEveryBuild) {
     EXPECT_GT(a.size(), 50u);
     EXPECT_EQ(a.path_of(a.size()), "/.weightfs/models");
 }
+
+TEST(Engine, NextShardIsTheFollowingFileOfTheSameSet) {
+    VirtualTree t;
+    auto file = std::make_shared<VirtualFile>("f", std::vector<Extent>{}, 0, std::vector<std::string>{});
+    for (const char* p : {"bf16/m/model-00001-of-00003.safetensors", "bf16/m/model-00002-of-00003.safetensors",
+                          "bf16/m/model-00003-of-00003.safetensors", "bf16/m/x-9-of-12.bin", "bf16/m/x-10-of-12.bin",
+                          "bf16/m/b-1-of-3.bin", "bf16/m/b-00002-of-3.bin", "bf16/m/model-of-00003.safetensors",
+                          "bf16/m/config.json", "bf16/other/model-00002-of-00003.safetensors"})
+        ASSERT_NE(t.add_file(p, file, "bf16"), 0u) << p;
+    auto at = [&](const std::string& path) {
+        uint64_t ino = VirtualTree::kRoot;
+        for (size_t a = 0, b; a < path.size(); a = b + 1) {
+            b = path.find('/', a);
+            if (b == std::string::npos) b = path.size();
+            const Node* n = t.lookup(ino, path.substr(a, b - a));
+            if (!n) return uint64_t{0};
+            ino = n->ino;
+        }
+        return ino;
+    };
+    auto next = [&](const std::string& path) { return t.path_of(t.next_shard(at(path))); };
+    EXPECT_EQ(next("bf16/m/model-00001-of-00003.safetensors"), "/bf16/m/model-00002-of-00003.safetensors");
+    EXPECT_EQ(next("bf16/m/model-00002-of-00003.safetensors"), "/bf16/m/model-00003-of-00003.safetensors");
+    EXPECT_EQ(t.next_shard(at("bf16/m/model-00003-of-00003.safetensors")), 0u);  // the last one
+    EXPECT_EQ(t.next_shard(at("bf16/m/x-9-of-12.bin")), 0u);   // "x-10-" is wider than "9": not the same spelling
+    EXPECT_EQ(t.next_shard(at("bf16/m/x-10-of-12.bin")), 0u);  // x-11 is not there
+    EXPECT_EQ(t.next_shard(at("bf16/m/b-1-of-3.bin")), 0u);    // widths differ
+    EXPECT_EQ(t.next_shard(at("bf16/m/model-of-00003.safetensors")), 0u);
+    EXPECT_EQ(t.next_shard(at("bf16/m/config.json")), 0u);
+    EXPECT_EQ(t.next_shard(at("bf16/m")), 0u);  // a directory
+}
