@@ -150,14 +150,19 @@ public:
     bool binary(binary_t&) override { return scalar(); }
     bool string(string_t& value) override {
         if (!in_map_at_value()) return true;
-        auto f = file_ids_.try_emplace(value, static_cast<uint32_t>(idx_.files.size())).first;
-        if (f->second == idx_.files.size()) idx_.files.push_back(value);
-        auto p = idx_.position.find(key_);
-        if (p != idx_.position.end()) {
-            idx_.entries[p->second].file = f->second;  // a repeated key: the last value wins, as in Python
-        } else {
-            idx_.entries.push_back({key_, f->second});
-            idx_.position.emplace(idx_.entries.back().tensor, static_cast<uint32_t>(idx_.entries.size() - 1));
+        // Entries come in runs of the same shard: the last file name is checked before the hash.
+        if (idx_.files.empty() || value != idx_.files[last_file_]) {
+            auto f = file_ids_.try_emplace(value, static_cast<uint32_t>(idx_.files.size())).first;
+            if (f->second == idx_.files.size()) idx_.files.push_back(value);
+            last_file_ = f->second;
+        }
+        // The entry goes in first, so the map's key can view its stable name: one hash per entry.
+        idx_.entries.push_back({std::move(key_), last_file_});
+        const auto slot = static_cast<uint32_t>(idx_.entries.size() - 1);
+        auto [p, added] = idx_.position.try_emplace(idx_.entries.back().tensor, slot);
+        if (!added) {
+            idx_.entries[p->second].file = last_file_;  // a repeated key: the last value wins, as in Python
+            idx_.entries.pop_back();
         }
         return true;
     }
@@ -198,6 +203,7 @@ private:
     Index& idx_;
     const std::string& name_;
     std::unordered_map<std::string, uint32_t> file_ids_;
+    uint32_t last_file_ = 0;
     int depth_ = 0;
     bool map_key_ = false, in_map_ = false;
     std::string key_;
@@ -210,6 +216,7 @@ Result<Index> read_index(const ByteReader& in) {
     std::string text(in.size(), '\0');
     WFS_TRY(in.read(0, text.size(), text.data()));
     Index idx;
+    idx.position.reserve(text.size() / 80);  // an entry is ~90 bytes: no rehash on the way
     IndexReader reader(idx, in.name());
     bool ok = false;
     try {

@@ -268,6 +268,33 @@ TEST(HfJson, PythonEscapingAndIndexLayout) {
     EXPECT_EQ(hf::write_index({}), "{\n  \"metadata\": {},\n  \"weight_map\": {}\n}");
 }
 
+TEST(HfJson, IndexReaderKeepsFirstPositionsLastValuesAndSharedFileNames) {
+    const std::string text = R"({"metadata": {"total_size": 1}, "weight_map": {
+        "a": "model-00001-of-00002.safetensors", "b": "model-00001-of-00002.safetensors",
+        "c": "model-00002-of-00002.safetensors", "a": "model-00002-of-00002.safetensors",
+        "d": "model-00001-of-00002.safetensors"}})";
+    MemoryByteReader in(reinterpret_cast<const uint8_t*>(text.data()), text.size(), "index.json");
+    auto idx = hf::read_index(in);
+    ASSERT_TRUE(idx.ok()) << idx.error().message;
+    ASSERT_EQ(idx->entries.size(), 4u);  // a repeated key keeps its first place, with the last value (Python's dict)
+    const char* order[] = {"a", "b", "c", "d"};
+    const char* files[] = {"model-00002-of-00002.safetensors", "model-00001-of-00002.safetensors",
+                           "model-00002-of-00002.safetensors", "model-00001-of-00002.safetensors"};
+    for (size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(idx->entries[i].tensor, order[i]);
+        EXPECT_EQ(idx->file(idx->entries[i]), files[i]) << order[i];
+        ASSERT_NE(idx->file_of(order[i]), nullptr);
+        EXPECT_EQ(*idx->file_of(order[i]), files[i]);
+    }
+    EXPECT_EQ(idx->files.size(), 2u);  // each file name stored once
+    EXPECT_EQ(idx->file_of("e"), nullptr);
+    const std::string bad = R"({"weight_map": {"a": "x.safetensors", "b": 7}})";
+    MemoryByteReader in2(reinterpret_cast<const uint8_t*>(bad.data()), bad.size(), "index.json");
+    auto refused = hf::read_index(in2);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().message, "index.json: weight_map['b'] is not a file name");
+}
+
 // ---------------------------------------------------------------- the view's refusals
 namespace {
 
