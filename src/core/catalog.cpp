@@ -250,7 +250,7 @@ private:
         for (const auto& s : m.shards) shards.insert(s.name);
         for (size_t i = 0; i < index.entries.size(); ++i) {
             if (confirmed[i]) continue;
-            const std::string& tensor = index.entries[i].tensor;
+            const std::string tensor(index.entries[i].tensor);
             const std::string& file = index.file(index.entries[i]);
             if (!shards.count(file))
                 return refuse(0, m.index->rel() + ": weight_map['" + tensor + "'] names '" + file +

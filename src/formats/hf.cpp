@@ -1,7 +1,9 @@
 #include "formats/hf.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <unordered_map>
 
@@ -127,6 +129,20 @@ std::string python_json_string(const std::string& s) {
     return out;
 }
 
+std::string_view Index::keep(std::string_view name) {
+    constexpr size_t kBlock = 1 << 20;
+    if (name.size() > block_left_) {
+        const size_t size = std::max(kBlock, name.size());
+        blocks_.push_back(std::make_unique<char[]>(size));
+        block_end_ = blocks_.back().get() + size;
+        block_left_ = size;
+    }
+    char* at = block_end_ - block_left_;
+    std::memcpy(at, name.data(), name.size());
+    block_left_ -= name.size();
+    return {at, name.size()};
+}
+
 const std::string* Index::file_of(std::string_view tensor) const {
     auto it = position.find(tensor);
     return it == position.end() ? nullptr : &files[entries[it->second].file];
@@ -156,14 +172,12 @@ public:
             if (f->second == idx_.files.size()) idx_.files.push_back(value);
             last_file_ = f->second;
         }
-        // The entry goes in first, so the map's key can view its stable name: one hash per entry.
-        idx_.entries.push_back({std::move(key_), last_file_});
-        const auto slot = static_cast<uint32_t>(idx_.entries.size() - 1);
-        auto [p, added] = idx_.position.try_emplace(idx_.entries.back().tensor, slot);
-        if (!added) {
-            idx_.entries[p->second].file = last_file_;  // a repeated key: the last value wins, as in Python
-            idx_.entries.pop_back();
-        }
+        // The name is kept first, so the map's key can view it: one hash per entry.
+        const std::string_view name = idx_.keep(key_);
+        const auto slot = static_cast<uint32_t>(idx_.entries.size());
+        auto [p, added] = idx_.position.try_emplace(name, slot);
+        if (added) idx_.entries.push_back({name, last_file_});
+        else idx_.entries[p->second].file = last_file_;  // a repeated key: the last value wins, as in Python
         return true;
     }
     bool start_object(std::size_t) override { return open(true); }
@@ -217,6 +231,7 @@ Result<Index> read_index(const ByteReader& in) {
     WFS_TRY(in.read(0, text.size(), text.data()));
     Index idx;
     idx.position.reserve(text.size() / 80);  // an entry is ~90 bytes: no rehash on the way
+    idx.entries.reserve(text.size() / 80);
     IndexReader reader(idx, in.name());
     bool ok = false;
     try {

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include <deque>
+#include <memory>
 #include <string_view>
 #include <unordered_map>
 
@@ -19,17 +19,25 @@ namespace wfs::hf {
 inline constexpr uint64_t kMaxJson = 64ull << 20;  // index and config files are kilobytes; refuse giants
 
 // model.safetensors.index.json's weight_map, compact: a DeepSeek-sized index has 160k entries
-// naming 163 files, so file names are stored once.
+// naming 163 files, so file names are stored once and tensor names are packed into a few large
+// blocks (no allocation per name, to make or to free).
 struct Index {
     struct Entry {
-        std::string tensor;
-        uint32_t file;  // into files
+        std::string_view tensor;  // into the name blocks
+        uint32_t file;            // into files
     };
     std::vector<std::string> files;                            // distinct file names, first-seen order
-    std::deque<Entry> entries;                                 // file order (first position, last value)
-    std::unordered_map<std::string_view, uint32_t> position;   // tensor -> entry (views into entries)
+    std::vector<Entry> entries;                                // file order (first position, last value)
+    std::unordered_map<std::string_view, uint32_t> position;   // tensor -> entry
     const std::string* file_of(std::string_view tensor) const;
     const std::string& file(const Entry& e) const { return files[e.file]; }
+    // A copy of `name` that lives as long as the index (blocks never move, even when it does).
+    std::string_view keep(std::string_view name);
+
+private:
+    std::vector<std::unique_ptr<char[]>> blocks_;
+    char* block_end_ = nullptr;
+    size_t block_left_ = 0;
 };
 
 Result<Index> read_index(const ByteReader& in);

@@ -182,9 +182,10 @@ Result<Bf16Model> bf16_model(const HfModel& m) {
         std::vector<std::pair<std::string_view, std::string_view>> map;
         map.reserve(index->entries.size());
         for (auto& e : index->entries) {
-            if (out.index_drop.count(e.tensor)) continue;
-            auto renamed = out.index_rename.find(e.tensor);
-            map.push_back({renamed == out.index_rename.end() ? std::string_view(e.tensor) : renamed->second, index->file(e)});
+            // Both are empty but for MXFP4 checkpoints: no string made per entry otherwise.
+            if (!out.index_drop.empty() && out.index_drop.count(std::string(e.tensor))) continue;
+            auto renamed = out.index_rename.empty() ? out.index_rename.end() : out.index_rename.find(std::string(e.tensor));
+            map.push_back({renamed == out.index_rename.end() ? e.tensor : std::string_view(renamed->second), index->file(e)});
         }
         const std::string text = hf::write_index(map);
         out.index_text = std::make_shared<const MemoryPiece>(std::vector<uint8_t>(text.begin(), text.end()));
