@@ -1,8 +1,8 @@
 #include "weightfs/virtual_tree.hpp"
 
-#include <cctype>
-
 #include <sstream>
+
+#include "transforms/part_names.hpp"
 
 namespace wfs {
 
@@ -81,22 +81,10 @@ void VirtualTree::graft(const VirtualTree& other) {
 uint64_t VirtualTree::next_shard(uint64_t ino) const {
     const Node* n = get(ino);
     if (!n || n->kind != NodeKind::File) return 0;
-    // PREFIX-<k digits>-of-<n digits>SUFFIX, k < n, the next spelled with the same width.
-    const std::string& name = n->name;
-    const size_t of = name.rfind("-of-");
-    if (of == std::string::npos) return 0;
-    size_t k0 = of;
-    while (k0 > 0 && std::isdigit(static_cast<unsigned char>(name[k0 - 1]))) --k0;
-    size_t t1 = of + 4;
-    while (t1 < name.size() && std::isdigit(static_cast<unsigned char>(name[t1]))) ++t1;
-    const size_t width = of - k0;
-    if (width == 0 || width > 9 || t1 == of + 4 || t1 - (of + 4) > 9 || k0 == 0 || name[k0 - 1] != '-') return 0;
-    const unsigned long k = std::stoul(name.substr(k0, width)), total = std::stoul(name.substr(of + 4, t1 - of - 4));
-    if (k + 1 > total) return 0;
-    std::string digits = std::to_string(k + 1);
-    if (digits.size() > width) return 0;
-    digits.insert(0, width - digits.size(), '0');
-    const Node* next = lookup(n->parent, name.substr(0, k0) + digits + name.substr(of));
+    auto set = parse_shard_name(n->name);
+    if (!set || set->index >= set->count) return 0;
+    auto name = shard_name(*set, set->index + 1);
+    const Node* next = name ? lookup(n->parent, *name) : nullptr;
     return next && next->kind == NodeKind::File ? next->ino : 0;
 }
 

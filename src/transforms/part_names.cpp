@@ -16,16 +16,41 @@ bool all_lower(const std::string& s) {
 }
 }  // namespace
 
-std::optional<SplitName> parse_split_name(const std::string& f) {
-    // "-00001-of-00005.gguf" is 20 characters.
-    if (f.size() <= 20) return std::nullopt;
-    std::string tail = f.substr(f.size() - 20);
-    if (tail[0] != '-' || tail.compare(6, 4, "-of-") != 0 || tail.compare(15, 5, ".gguf") != 0) return std::nullopt;
-    std::string k = tail.substr(1, 5), n = tail.substr(10, 5);
-    if (!all_digits(k) || !all_digits(n)) return std::nullopt;
-    SplitName s{f.substr(0, f.size() - 20), static_cast<uint32_t>(std::stoul(k)), static_cast<uint32_t>(std::stoul(n))};
-    if (s.index == 0 || s.count == 0 || s.index > s.count) return std::nullopt;
+std::optional<ShardName> parse_shard_name(const std::string& f) {
+    const size_t of = f.rfind("-of-");
+    if (of == std::string::npos) return std::nullopt;
+    size_t k0 = of, n1 = of + 4;
+    while (k0 > 0 && std::isdigit(static_cast<unsigned char>(f[k0 - 1]))) --k0;
+    while (n1 < f.size() && std::isdigit(static_cast<unsigned char>(f[n1]))) ++n1;
+    ShardName s;
+    s.index_width = of - k0;
+    s.count_width = n1 - (of + 4);
+    if (s.index_width == 0 || s.index_width > 9 || s.count_width == 0 || s.count_width > 9 || k0 == 0 || f[k0 - 1] != '-')
+        return std::nullopt;
+    s.prefix = f.substr(0, k0 - 1);
+    s.suffix = f.substr(n1);
+    s.index = static_cast<uint32_t>(std::stoul(f.substr(k0, s.index_width)));
+    s.count = static_cast<uint32_t>(std::stoul(f.substr(of + 4, s.count_width)));
     return s;
+}
+
+std::optional<std::string> shard_name(const ShardName& set, uint32_t index) {
+    auto padded = [](uint32_t v, size_t width) -> std::optional<std::string> {
+        std::string d = std::to_string(v);
+        if (d.size() > width) return std::nullopt;
+        return d.insert(0, width - d.size(), '0');
+    };
+    auto k = padded(index, set.index_width), n = padded(set.count, set.count_width);
+    if (!k || !n) return std::nullopt;
+    return set.prefix + "-" + *k + "-of-" + *n + set.suffix;
+}
+
+std::optional<SplitName> parse_split_name(const std::string& f) {
+    auto s = parse_shard_name(f);
+    if (!s || s->prefix.empty() || s->suffix != ".gguf" || s->index_width != 5 || s->count_width != 5 || s->index == 0 ||
+        s->count == 0 || s->index > s->count)
+        return std::nullopt;
+    return SplitName{s->prefix, s->index, s->count};
 }
 
 std::string split_name(const std::string& prefix, uint32_t index, uint32_t count) {

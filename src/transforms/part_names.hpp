@@ -10,6 +10,20 @@
 
 namespace wfs {
 
+// Any shard of a numbered set: PREFIX-<K>-of-<N>SUFFIX, K and N decimal (up to 9 digits), K
+// written in a fixed width — "model-00002-of-00163.safetensors", "x-3-of-12.bin".
+struct ShardName {
+    std::string prefix;  // before "-K-of-N"
+    std::string suffix;  // after N
+    uint32_t index = 0, count = 0;
+    size_t index_width = 0, count_width = 0;
+};
+std::optional<ShardName> parse_shard_name(const std::string& filename);
+// The name of shard `index` of the same set, spelled the same way; nullopt when it needs more
+// digits than the set's width.
+std::optional<std::string> shard_name(const ShardName& set, uint32_t index);
+
+// gguf-split's shards: a ShardName with five-digit numbers, ".gguf", 1 <= K <= N.
 struct SplitName {
     std::string prefix;  // everything before "-0000K-of-0000N.gguf"
     uint32_t index = 0;  // 1-based, as in the name

@@ -1,4 +1,4 @@
-// libFuzzer: split-set and part-set naming (file names from hostile directories).
+// libFuzzer: shard-, split-set and part-set naming (file names from hostile directories).
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -15,6 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (nl == std::string::npos) nl = s.size();
         names.push_back(s.substr(start, nl - start));
         (void)wfs::parse_split_name(names.back());
+        if (auto shard = wfs::parse_shard_name(names.back()))  // spelled back exactly as it was written
+            if (wfs::shard_name(*shard, shard->index) != names.back()) __builtin_trap();
         (void)wfs::parse_part_name(names.back());
     }
     std::map<std::string, std::string> problems;

@@ -16,6 +16,23 @@ TEST(SplitNames, ParsesOnlyTheGgufSplitPattern) {
         EXPECT_FALSE(parse_split_name(bad)) << bad;
 }
 
+TEST(ShardNames, AnyNumberedSetAndItsNeighbourSpelledTheSameWay) {
+    auto s = parse_shard_name("model-00002-of-00163.safetensors");
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->prefix, "model");
+    EXPECT_EQ(s->suffix, ".safetensors");
+    EXPECT_EQ(s->index, 2u);
+    EXPECT_EQ(s->count, 163u);
+    EXPECT_EQ(shard_name(*s, 3), "model-00003-of-00163.safetensors");
+    auto x = parse_shard_name("x-9-of-012.bin");
+    ASSERT_TRUE(x);
+    EXPECT_EQ(shard_name(*x, 8), "x-8-of-012.bin");
+    EXPECT_FALSE(shard_name(*x, 10));  // one digit wide: x-10 would be another spelling
+    for (const char* bad : {"model-of-00003.safetensors", "model00001-of-00003.bin", "m-00001-of-.bin", "config.json",
+                            "m-1234567890-of-2.bin"})
+        EXPECT_FALSE(parse_shard_name(bad)) << bad;
+}
+
 TEST(PartNames, ThreeSchemes) {
     auto a = parse_part_name("model.gguf.part2of3");
     ASSERT_TRUE(a);
