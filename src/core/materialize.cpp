@@ -30,18 +30,16 @@ struct Job {
         for (uint64_t p; (p = next.fetch_add(1)) < pieces;) {
             const uint64_t off = p * kPiece, len = std::min(kPiece, size - off);
             Status st = file->produce(off, static_cast<size_t>(len), base + off);
-            if (!st) {
-                std::lock_guard lock(mu);
-                if (!failed) first_error = st.error();
-                failed = true;
-                next = pieces;
-            } else if (progress && !progress(len)) {
-                std::lock_guard lock(mu);
-                if (!failed) first_error = Error{ECANCELED, "stopped"};
-                failed = true;
-                next = pieces;
-            }
+            if (!st) stop(st.error());
+            else if (progress && !progress(len)) stop(Error{ECANCELED, "stopped"});
         }
+    }
+    // Keeps the first error; no piece starts after it.
+    void stop(Error e) {
+        std::lock_guard lock(mu);
+        if (!failed) first_error = std::move(e);
+        failed = true;
+        next = pieces;
     }
 };
 
