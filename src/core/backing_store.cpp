@@ -13,12 +13,22 @@
 
 namespace wfs {
 
+namespace {
+// What a file can take of the tmpfs: its pages are 2 MiB wherever a whole one fits the mapping
+// and 4 KiB at the tail, so never more than its size rounded up to 2 MiB. Counting that (not the
+// byte size) keeps every fill inside the tmpfs: a fault that found it full would be a SIGBUS in
+// the filling thread, not an error.
+constexpr uint64_t kHugePage = 2ull << 20;
+uint64_t footprint(uint64_t size) { return (size + kHugePage - 1) / kHugePage * kHugePage; }
+}  // namespace
+
 Result<std::unique_ptr<BackingStore>> BackingStore::create(uint64_t budget) {
     std::unique_ptr<BackingStore> s(new BackingStore());
-    s->budget_ = budget;
+    s->budget_ = budget / kHugePage * kHugePage;
+    if (s->budget_ == 0) return make_error(EINVAL, "the backing budget is smaller than one 2 MiB page");  // size=0: unlimited
     int fs = static_cast<int>(syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC));
     if (fs < 0) return make_error(errno, std::string("fsopen(tmpfs) failed: ") + std::strerror(errno));
-    const std::string size = std::to_string(budget);
+    const std::string size = std::to_string(s->budget_);
     auto set = [&](const char* key, const char* value) {
         return syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, key, value, 0) == 0;
     };
@@ -68,12 +78,12 @@ Result<int> BackingStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned
         std::lock_guard lock(mu_);
         auto& slot = entries_[vf.id()];
         if (!slot) {
-            if (used_ + vf.size() > budget_) {
+            if (used_ + footprint(vf.size()) > budget_) {
                 entries_.erase(vf.id());
                 return make_error(ENOSPC, "file of " + std::to_string(vf.size()) + " bytes does not fit the backing budget (" +
                                               std::to_string(budget_ - used_) + " bytes left)");
             }
-            used_ += vf.size();
+            used_ += footprint(vf.size());
             slot = std::make_shared<Entry>();
         }
         e = slot;
@@ -100,7 +110,7 @@ Result<int> BackingStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned
         std::lock_guard lock(mu_);
         if (entries_.count(vf.id()) && entries_[vf.id()] == e) {
             entries_.erase(vf.id());
-            used_ -= vf.size();
+            used_ -= footprint(vf.size());
         }
         return e->error;
     }

@@ -1,0 +1,68 @@
+// BackingStore: files materialized into the private huge tmpfs byte for byte, and a budget that
+// holds whatever the file sizes — a file's last, partial page takes a whole page of the tmpfs
+// (a whole 2 MiB page when it is huge), so a budget counted in bytes could let the last page of
+// a file find the tmpfs full: a SIGBUS in the daemon's fill instead of a clean ENOSPC.
+#include <gtest/gtest.h>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "weightfs/backing_store.hpp"
+#include "weightfs/worker_pool.hpp"
+
+using namespace wfs;
+
+namespace {
+
+class IndexPiece final : public Piece {
+public:
+    Status produce(uint64_t offset, size_t len, uint8_t* dst) const override {
+        for (size_t i = 0; i < len; ++i) dst[i] = byte_at(offset + i);
+        return {};
+    }
+    static uint8_t byte_at(uint64_t i) { return static_cast<uint8_t>((i * 2654435761u) >> 11); }
+};
+
+VirtualFile pattern_file(uint64_t size) {
+    return VirtualFile("t", std::vector<Extent>{{0, size, std::make_shared<IndexPiece>(), 0}}, size,
+                       std::vector<std::string>{});
+}
+
+bool holds_pattern(int fd, uint64_t size) {
+    void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) return false;
+    const auto* p = static_cast<const uint8_t*>(map);
+    bool same = true;
+    for (uint64_t i = 0; i < size && same; ++i) same = p[i] == IndexPiece::byte_at(i);
+    munmap(map, size);
+    return same;
+}
+
+}  // namespace
+
+TEST(BackingStore, FilesExactAndTheBudgetCountsWholePages) {
+    constexpr uint64_t kMiB = 1 << 20;
+    auto store = BackingStore::create(6 * kMiB);
+    if (!store) GTEST_SKIP() << "no private tmpfs here: " << store.error().message;  // needs CAP_SYS_ADMIN
+    WorkerPool pool(2);
+    // Byte sizes that sum to the budget exactly: the first takes a huge page and a small one.
+    VirtualFile a = pattern_file(2 * kMiB + 1), b = pattern_file(4 * kMiB - 1);
+    auto fa = (*store)->file(a, pool, 3);
+    ASSERT_TRUE(fa.ok()) << fa.error().message;
+    EXPECT_TRUE(holds_pattern(*fa, a.size()));
+    auto fb = (*store)->file(b, pool, 3);  // before: SIGBUS at b's last page
+    ASSERT_FALSE(fb.ok()) << "accepted a file the tmpfs cannot hold";
+    EXPECT_EQ(fb.error().code, ENOSPC);
+    EXPECT_EQ((*store)->files(), 1u);
+    // What fits in the pages left is accepted and exact; the same file again is the same fd.
+    VirtualFile c = pattern_file(2 * kMiB - 4096);
+    auto fc = (*store)->file(c, pool, 3);
+    ASSERT_TRUE(fc.ok()) << fc.error().message;
+    EXPECT_TRUE(holds_pattern(*fc, c.size()));
+    auto again = (*store)->file(c, pool, 3);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(*again, *fc);
+    EXPECT_LE((*store)->used(), (*store)->budget());
+}
