@@ -6,6 +6,10 @@
 // namespace, so nothing can see it, and it lives exactly as long as this process holds its fd —
 // even a killed daemon cannot leak it. Files are filled once, in parallel, through a shared
 // mapping (one copy from the transforms into the page cache that consumers map).
+//
+// The budget is recycled: a file nobody holds (no open passthrough handle) is evicted, least
+// recently used first, when a new one needs its room — so a loader streaming the shards of a
+// model larger than the budget gets every shard materialized, not just the first few.
 #pragma once
 
 #include <cstdint>
@@ -26,12 +30,15 @@ public:
     static Result<std::unique_ptr<BackingStore>> create(uint64_t budget);
     ~BackingStore();
 
-    // An O_RDONLY fd of the materialized file (filled on first use; owned by the store).
+    // An O_RDONLY fd of the materialized file (filled on first use; owned by the store), held:
+    // the file is not evicted until release(file.id()) has been called once for every success.
     Result<int> file(const VirtualFile& file, WorkerPool& pool, unsigned threads, const Progress& progress = {});
+    void release(uint64_t id);
 
     uint64_t budget() const { return budget_; }
     uint64_t used();
     size_t files();
+    uint64_t evictions();
 
 private:
     BackingStore() = default;
@@ -40,14 +47,22 @@ private:
         int fd = -1;
         Error error;
         bool ok = false;
+        uint64_t footprint = 0;  // what it counts against the budget
+        unsigned holders = 0;    // file() successes (and fills under way) not yet released
+        uint64_t last_use = 0;   // tick of its last release: the eviction order
     };
     Status fill(const VirtualFile& file, int fd, WorkerPool& pool, unsigned threads, const Progress& progress);
+    // With mu_ held: evicts files nobody holds, least recently used first, until `need` more
+    // bytes fit; evicts nothing when even all of them would not make the room.
+    bool make_room(uint64_t need);
+    void remove(uint64_t id, Entry& e);  // with mu_ held
 
     int mount_fd_ = -1;
     uint64_t budget_ = 0;
     std::mutex mu_;  // guards entries_ and used_ (leaf lock)
     std::map<uint64_t, std::shared_ptr<Entry>> entries_;
     uint64_t used_ = 0;
+    uint64_t tick_ = 0, evictions_ = 0;
 };
 
 }  // namespace wfs

@@ -102,9 +102,13 @@ public:
     // filesystem's own read speed); or why neither.
     struct Backing {
         int fd = -1;
-        std::string how;  // for status
+        std::string how;     // for status
+        bool held = false;   // a backing tmpfs file: release_backing() when the kernel lets go of it
     };
     Result<Backing> backing_for(OpenFile& f);
+    // The kernel closed the passthrough backing of this file: its tmpfs file may be evicted
+    // (least recently used first) when another file needs the room.
+    void release_backing(const VirtualFile& f);
     bool passthrough_wanted() const { return config_.serve == Serve::Auto || config_.serve == Serve::Passthrough; }
     void set_served(OpenFile& f, std::string how);
     // serve=hugetlb: whether this file is shown as a symlink into hugetlbfs, and its target

@@ -7,6 +7,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <utility>
+#include <vector>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -25,10 +28,9 @@ uint64_t footprint(uint64_t size) { return (size + kHugePage - 1) / kHugePage * 
 Result<std::unique_ptr<BackingStore>> BackingStore::create(uint64_t budget) {
     std::unique_ptr<BackingStore> s(new BackingStore());
     s->budget_ = budget / kHugePage * kHugePage;
-    if (s->budget_ == 0) return make_error(EINVAL, "the backing budget is smaller than one 2 MiB page");  // size=0: unlimited
     int fs = static_cast<int>(syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC));
     if (fs < 0) return make_error(errno, std::string("fsopen(tmpfs) failed: ") + std::strerror(errno));
-    const std::string size = std::to_string(s->budget_);
+    const std::string size = std::to_string(std::max(s->budget_, kHugePage));  // never 0: unlimited
     auto set = [&](const char* key, const char* value) {
         return syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, key, value, 0) == 0;
     };
@@ -61,10 +63,19 @@ size_t BackingStore::files() {
     return entries_.size();
 }
 
+uint64_t BackingStore::evictions() {
+    std::lock_guard lock(mu_);
+    return evictions_;
+}
+
 Status BackingStore::fill(const VirtualFile& file, int fd, WorkerPool& pool, unsigned threads, const Progress& progress) {
     const uint64_t size = file.size();
     if (size == 0) return {};
-    if (ftruncate(fd, static_cast<off_t>(size)) != 0) return make_error(errno, std::string("ftruncate: ") + std::strerror(errno));
+    // Every page is allocated here (not cleared: tmpfs clears a page when it is first faulted),
+    // so a full tmpfs is this ENOSPC and never a SIGBUS in a filling thread — it can be fuller
+    // than the budget says while an evicted file is still held by the kernel or a consumer's map.
+    if (fallocate(fd, 0, 0, static_cast<off_t>(size)) != 0)
+        return make_error(errno, std::string("allocating the backing file: ") + std::strerror(errno));
     void* map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) return make_error(errno, std::string("mmap of the backing file: ") + std::strerror(errno));
     Status st = materialize(file, static_cast<uint8_t*>(map), pool, threads, progress);
@@ -72,21 +83,50 @@ Status BackingStore::fill(const VirtualFile& file, int fd, WorkerPool& pool, uns
     return st;
 }
 
+void BackingStore::remove(uint64_t id, Entry& e) {
+    if (e.fd >= 0) close(e.fd);
+    e.fd = -1;
+    unlinkat(mount_fd_, std::to_string(id).c_str(), 0);  // its pages go once the kernel lets go too
+    used_ -= e.footprint;
+    entries_.erase(id);
+}
+
+bool BackingStore::make_room(uint64_t need) {
+    if (need > budget_) return false;
+    std::vector<std::pair<uint64_t, uint64_t>> idle;  // (last use, id)
+    uint64_t freeable = 0;
+    for (auto& [id, e] : entries_)
+        if (e->holders == 0 && e->ok) {
+            idle.emplace_back(e->last_use, id);
+            freeable += e->footprint;
+        }
+    if (used_ + need > budget_ + freeable) return false;
+    std::sort(idle.begin(), idle.end());
+    for (auto& [tick, id] : idle) {
+        if (used_ + need <= budget_) break;
+        spdlog::debug("backing tmpfs: evicting file {} (unused) to make room", id);
+        remove(id, *entries_[id]);
+        ++evictions_;
+    }
+    return true;
+}
+
 Result<int> BackingStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned threads, const Progress& progress) {
     std::shared_ptr<Entry> e;
     {
         std::lock_guard lock(mu_);
-        auto& slot = entries_[vf.id()];
-        if (!slot) {
-            if (used_ + footprint(vf.size()) > budget_) {
-                entries_.erase(vf.id());
+        auto it = entries_.find(vf.id());
+        if (it == entries_.end()) {
+            const uint64_t need = footprint(vf.size());
+            if (!make_room(need))
                 return make_error(ENOSPC, "file of " + std::to_string(vf.size()) + " bytes does not fit the backing budget (" +
-                                              std::to_string(budget_ - used_) + " bytes left)");
-            }
-            used_ += footprint(vf.size());
-            slot = std::make_shared<Entry>();
+                                              std::to_string(budget_ - used_) + " bytes left, the rest held by open files)");
+            used_ += need;
+            it = entries_.emplace(vf.id(), std::make_shared<Entry>()).first;
+            it->second->footprint = need;
         }
-        e = slot;
+        e = it->second;
+        e->holders++;  // from here it cannot be evicted, filled or not
     }
     std::call_once(e->once, [&] {
         const std::string name = std::to_string(vf.id());
@@ -106,15 +146,26 @@ Result<int> BackingStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned
         e->ok = e->fd >= 0;
         if (!e->ok) e->error = make_error(errno, std::string("reopening the backing file: ") + std::strerror(errno));
     });
+    std::lock_guard lock(mu_);
     if (!e->ok) {
-        std::lock_guard lock(mu_);
-        if (entries_.count(vf.id()) && entries_[vf.id()] == e) {
-            entries_.erase(vf.id());
-            used_ -= footprint(vf.size());
+        // Failed: forgotten (a later open tries again), once the last caller that saw it lets go.
+        e->holders--;
+        auto it = entries_.find(vf.id());
+        if (it != entries_.end() && it->second == e && e->holders == 0) {
+            used_ -= e->footprint;
+            entries_.erase(it);
         }
         return e->error;
     }
     return e->fd;
+}
+
+void BackingStore::release(uint64_t id) {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end() || it->second->holders == 0) return;
+    it->second->holders--;
+    it->second->last_use = ++tick_;
 }
 
 }  // namespace wfs

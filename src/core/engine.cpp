@@ -153,7 +153,7 @@ Result<Engine::Backing> Engine::backing_for(OpenFile& f) {
         auto fd = store_->file(*f.file, *pool_, config_.threads + 1);
         if (fd) {
             materialize_ahead(f.ino);
-            return Backing{*fd, "passthrough"};
+            return Backing{*fd, "passthrough", true};
         }
         why = fd.error();
     }
@@ -163,6 +163,10 @@ Result<Engine::Backing> Engine::backing_for(OpenFile& f) {
         return Backing{whole->fd(), "passthrough to the source (unchanged file, " +
                                         std::string(store_ ? "larger than the backing budget)" : "no backing tmpfs)")};
     return why;
+}
+
+void Engine::release_backing(const VirtualFile& f) {
+    if (store_) store_->release(f.id());
 }
 
 void Engine::set_served(OpenFile& f, std::string how) {
@@ -199,7 +203,7 @@ void Engine::materialize_ahead(uint64_t ino) {
         // A failure (no room left, say) is not logged here: the shard's own open meets it again
         // and reports it there.
         if (hugetlb_) (void)hugetlb_->file(*file, *pool_, config_.threads, go_on);
-        else (void)store_->file(*file, *pool_, config_.threads, go_on);
+        else if (store_->file(*file, *pool_, config_.threads, go_on)) store_->release(file->id());
     });
 }
 
@@ -397,7 +401,10 @@ Result<bool> Engine::preload_materialized(const VirtualFile& file, bool passthro
     if (!passthrough || file.size() == 0) return false;
     if (store_) {
         auto fd = store_->file(file, *pool_, config_.threads, progress);
-        if (fd) return finish(true);
+        if (fd) {
+            store_->release(file.id());  // made ahead of its opens, which hold it while they last
+            return finish(true);
+        }
         if (fd.error().code != ENOSPC) return finish(fd.error());
     }
     // Does not fit (or no backing tmpfs): a whole unchanged source file is passed through to the
@@ -447,7 +454,7 @@ std::string Engine::status_text() {
     if (hugetlb_) o << " (hugetlbfs at " << hugetlb_->mount_path() << ", " << hugetlb_->files() << " files, "
                     << format_bytes(hugetlb_->used()) << " of " << format_bytes(hugetlb_->budget()) << ")";
     if (store_) o << " (backing tmpfs huge=always, " << store_->files() << " files, " << format_bytes(store_->used()) << " of "
-                  << format_bytes(store_->budget()) << ")";
+                  << format_bytes(store_->budget()) << ", " << store_->evictions() << " evicted)";
     o << "\n";
     std::snprintf(buf, sizeof buf, "%.4f", lookups ? static_cast<double>(hits + waits) / lookups : 0.0);
     o << "hits: " << hits << "\nmisses: " << misses << "\nwaits: " << waits << "\nhit_rate: " << buf << "\n";

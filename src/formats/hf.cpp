@@ -29,7 +29,7 @@ Result<ordered> parse(const ByteReader& in) {
 }
 
 void append_utf16(std::string& out, uint32_t u) {
-    char buf[8];
+    char buf[16];  // "\\u" and four digits (u is one UTF-16 unit); room for more keeps -Wformat-truncation quiet
     std::snprintf(buf, sizeof buf, "\\u%04x", u);
     out += buf;
 }

@@ -1,9 +1,13 @@
 #include "fs/fuse_adapter.hpp"
 
+#include <sys/ioctl.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
 
 #include <cstring>
+#ifdef WEIGHTFS_HAVE_PASSTHROUGH
+#include <linux/fuse.h>  // FUSE_DEV_IOC_BACKING_CLOSE
+#endif
 #include <fstream>
 #include <new>
 
@@ -23,6 +27,22 @@ struct Handle {
     std::string text;                // .weightfs/ snapshots
     int backing_id = 0;              // passthrough
 };
+
+#ifdef WEIGHTFS_HAVE_PASSTHROUGH
+// One passthrough open of h's file is over (released, or its open reply never reached the
+// opener): the last one closes the kernel's backing id and lets the engine evict the
+// materialized file when another needs the room.
+void end_passthrough(AdapterState& s, const Handle& h) {
+    if (!h.backing_id) return;
+    std::lock_guard lock(s.backing_mu);
+    auto it = s.backing.find(h.file->ino);
+    if (it == s.backing.end() || --it->second.opens > 0) return;
+    uint32_t id = static_cast<uint32_t>(it->second.id);
+    ioctl(fuse_session_fd(s.session), FUSE_DEV_IOC_BACKING_CLOSE, &id);  // fuse_passthrough_close, no request needed
+    if (it->second.held) s.engine->release_backing(*h.file->file);
+    s.backing.erase(it);
+}
+#endif
 
 AdapterState& state(fuse_req_t req) { return *static_cast<AdapterState*>(fuse_req_userdata(req)); }
 
@@ -185,24 +205,43 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 #ifdef WEIGHTFS_HAVE_PASSTHROUGH
             if (s.passthrough && h->file->file->size() > 0) {
                 std::string why;
-                std::lock_guard lock(s.backing_mu);
-                auto it = s.backing.find(ino);
-                if (it != s.backing.end()) {
-                    h->backing_id = it->second.id;
-                    it->second.opens++;
-                } else if (auto b = s.engine->backing_for(*h->file); !b) {
-                    why = b.error().message;
-                } else if (int id = fuse_passthrough_open(req, b->fd); id > 0) {
-                    h->backing_id = id;
-                    s.backing[ino] = {id, 1, b->how};
-                } else {
-                    why = "the kernel refused the backing file";
+                {
+                    std::lock_guard lock(s.backing_mu);
+                    if (auto it = s.backing.find(ino); it != s.backing.end()) {  // already open: its id
+                        h->backing_id = it->second.id;
+                        it->second.opens++;
+                    }
+                }
+                // Materializing takes up to seconds: no lock is held meanwhile, so the opens of
+                // other files and every release go on.
+                if (!h->backing_id) {
+                    if (auto b = s.engine->backing_for(*h->file); !b) {
+                        why = b.error().message;
+                    } else {
+                        std::lock_guard lock(s.backing_mu);
+                        if (auto it = s.backing.find(ino); it != s.backing.end()) {  // another open won
+                            h->backing_id = it->second.id;
+                            it->second.opens++;
+                            if (b->held) s.engine->release_backing(*h->file->file);
+                        } else if (int id = fuse_passthrough_open(req, b->fd); id > 0) {
+                            h->backing_id = id;
+                            s.backing[ino] = {id, 1, b->how, b->held};
+                        } else {
+                            why = "the kernel refused the backing file";
+                            if (b->held) s.engine->release_backing(*h->file->file);
+                        }
+                    }
                 }
                 if (h->backing_id) {
                     fi->backing_id = h->backing_id;
                     fi->keep_cache = 0;  // never together with passthrough (the kernel answers EIO)
                     fi->direct_io = 0;
-                    s.engine->set_served(*h->file, s.backing[ino].how);
+                    std::string how;
+                    {
+                        std::lock_guard lock(s.backing_mu);
+                        how = s.backing[ino].how;
+                    }
+                    s.engine->set_served(*h->file, how);
                 } else {
                     s.engine->set_served(*h->file, "lazy: " + why);
                     spdlog::warn("{}: passthrough not possible ({}); serving lazily", s.engine->tree().path_of(ino), why);
@@ -226,6 +265,9 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
                 s.handles.erase(raw);
             }
             std::unique_ptr<Handle> back(raw);
+#ifdef WEIGHTFS_HAVE_PASSTHROUGH
+            end_passthrough(s, *back);
+#endif
             if (back->file) s.engine->close(*back->file);
         }
     });
@@ -268,14 +310,7 @@ void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
             s.handles.erase(h.get());
         }
 #ifdef WEIGHTFS_HAVE_PASSTHROUGH
-        if (h->backing_id) {
-            std::lock_guard lock(s.backing_mu);
-            auto it = s.backing.find(h->file->ino);
-            if (it != s.backing.end() && --it->second.opens == 0) {
-                fuse_passthrough_close(req, it->second.id);
-                s.backing.erase(it);
-            }
-        }
+        end_passthrough(s, *h);
 #endif
         if (h->file) s.engine->close(*h->file);
         fuse_reply_err(req, 0);

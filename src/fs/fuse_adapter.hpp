@@ -23,11 +23,12 @@ struct AdapterState {
     Engine* engine = nullptr;
     AdapterConfig config;
     bool passthrough = false;  // negotiated with the kernel in init
-    std::mutex backing_mu;     // guards backing (leaf lock)
+    std::mutex backing_mu;     // guards backing (taken before the engine's backing store lock)
     struct Passthrough {
         int id = 0;          // the kernel's backing id: one per node while it is open
         unsigned opens = 0;
         std::string how;     // materialized, or the source itself
+        bool held = false;   // a backing tmpfs file, released to the engine with the id
     };
     std::map<uint64_t, Passthrough> backing;  // ino → its backing while open
     std::mutex handles_mu;     // guards handles (leaf lock)

@@ -855,6 +855,43 @@ class Passthrough(unittest.TestCase):
             self.assertIn("(backing tmpfs huge=always, 3 files", st["serve"])
             self.assertEqual(int(st["read_requests"]), 0)
 
+    def test_a_budget_smaller_than_the_model_is_recycled(self):
+        """serve=passthrough with room for two shards (cache=4M: one 2 MiB page each): a loader
+        reading the three shards one after another gets every one materialized — a shard no
+        longer open is evicted for the next — and a shard wanted while the two others are held
+        open is served lazily with the reason; byte-identical throughout, reopened shards made
+        again."""
+        if not passthrough_built():
+            return
+        shutil.copytree(os.path.join(DATA, "fp8", "deepseek-tiny"), os.path.join(self.tmp, "deepseek-tiny"))
+        exp = os.path.join(DATA, "fp8", "deepseek-tiny.expected")
+        want = {k: read_bytes(os.path.join(exp, f"model-0000{k}-of-00003.safetensors")) for k in (1, 2, 3)}
+        shard = "bf16/deepseek-tiny/model-0000{}-of-00003.safetensors"
+
+        def served(m, k):
+            line = [l for l in read_bytes(m.path(".weightfs/status")).decode().splitlines()
+                    if l.startswith("open: /" + shard.format(k) + " ")]
+            return line[0] if line else ""
+
+        with Mount(self.tmp, "cache=4M,serve=passthrough") as m:
+            for rounds in range(2):
+                for k in (1, 2, 3):
+                    with open(m.path(shard.format(k)), "rb") as f, mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ) as mm:
+                        self.assertIn("(passthrough)", served(m, k), f"round {rounds}, shard {k}")
+                        self.assertTrue(mm[:] == want[k], f"round {rounds}, shard {k}")
+                        self.assertEqual(f.read(), want[k])
+            st = status(m.mnt)
+            evicted = int(re.search(r"(\d+) evicted\)", st["serve"]).group(1))
+            self.assertGreaterEqual(evicted, 3, st["serve"])
+            self.assertEqual(int(st["read_requests"]), 0, "every shard should have been passed through")
+            # Shards 1 and 2 held open: shard 3 has no room and is served lazily, still exact.
+            with open(m.path(shard.format(1)), "rb") as f1, open(m.path(shard.format(2)), "rb") as f2:
+                with open(m.path(shard.format(3)), "rb") as f3:
+                    self.assertRegex(served(m, 3), r"\(lazy: file of \d+ bytes does not fit the backing budget")
+                    self.assertEqual(f3.read(), want[3])
+                self.assertEqual((f1.read(), f2.read()), (want[1], want[2]))
+            self.assertGreater(int(status(m.mnt)["read_requests"]), 0)
+
     def test_unchanged_file_beyond_the_budget_is_passed_through_to_its_source(self):
         """serve=auto with a backing budget smaller than the files: a file that is one source
         file unchanged (concat/big.bin) is passed through to that source itself — no copy (the

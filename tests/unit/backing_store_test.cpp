@@ -1,7 +1,8 @@
-// BackingStore: files materialized into the private huge tmpfs byte for byte, and a budget that
-// holds whatever the file sizes — a file's last, partial page takes a whole page of the tmpfs
-// (a whole 2 MiB page when it is huge), so a budget counted in bytes could let the last page of
-// a file find the tmpfs full: a SIGBUS in the daemon's fill instead of a clean ENOSPC.
+// BackingStore: files materialized into the private huge tmpfs byte for byte; a budget that
+// holds whatever the file sizes (a file's last, partial page takes a whole page of the tmpfs,
+// so a budget counted in bytes let the last page of a file find the tmpfs full: a SIGBUS in the
+// daemon's fill); files nobody holds evicted least recently used first when a new one needs the
+// room; and a tmpfs still full of an evicted file some consumer maps is a clean ENOSPC.
 #include <gtest/gtest.h>
 
 #include <sys/mman.h>
@@ -52,7 +53,7 @@ TEST(BackingStore, FilesExactAndTheBudgetCountsWholePages) {
     auto fa = (*store)->file(a, pool, 3);
     ASSERT_TRUE(fa.ok()) << fa.error().message;
     EXPECT_TRUE(holds_pattern(*fa, a.size()));
-    auto fb = (*store)->file(b, pool, 3);  // before: SIGBUS at b's last page
+    auto fb = (*store)->file(b, pool, 3);  // before: SIGBUS at b's last page; a is held
     ASSERT_FALSE(fb.ok()) << "accepted a file the tmpfs cannot hold";
     EXPECT_EQ(fb.error().code, ENOSPC);
     EXPECT_EQ((*store)->files(), 1u);
@@ -65,4 +66,57 @@ TEST(BackingStore, FilesExactAndTheBudgetCountsWholePages) {
     ASSERT_TRUE(again.ok());
     EXPECT_EQ(*again, *fc);
     EXPECT_LE((*store)->used(), (*store)->budget());
+    EXPECT_EQ((*store)->evictions(), 0u);
+}
+
+TEST(BackingStore, IdleFilesAreEvictedLeastRecentlyUsedFirst) {
+    constexpr uint64_t kMiB = 1 << 20;
+    auto store = BackingStore::create(8 * kMiB);
+    if (!store) GTEST_SKIP() << "no private tmpfs here: " << store.error().message;
+    WorkerPool pool(2);
+    VirtualFile a = pattern_file(2 * kMiB), b = pattern_file(4 * kMiB), c = pattern_file(2 * kMiB),
+                d = pattern_file(4 * kMiB);
+    for (VirtualFile* f : {&a, &b, &c}) ASSERT_TRUE((*store)->file(*f, pool, 3).ok());
+    (*store)->release(b.id());  // b, then a, become idle; c stays held
+    (*store)->release(a.id());
+    // d needs 4 MiB of the 8: b (least recently released) goes, a stays.
+    auto fd = (*store)->file(d, pool, 3);
+    ASSERT_TRUE(fd.ok()) << fd.error().message;
+    EXPECT_TRUE(holds_pattern(*fd, d.size()));
+    EXPECT_EQ((*store)->evictions(), 1u);
+    EXPECT_EQ((*store)->files(), 3u);
+    // b again: nothing idle but a (2 MiB) — not enough, so nothing is evicted and b is refused.
+    auto fb = (*store)->file(b, pool, 3);
+    ASSERT_FALSE(fb.ok());
+    EXPECT_EQ(fb.error().code, ENOSPC);
+    EXPECT_EQ((*store)->evictions(), 1u);
+    EXPECT_EQ((*store)->files(), 3u);
+    // Once d is let go, b is made again, exact.
+    (*store)->release(d.id());
+    fb = (*store)->file(b, pool, 3);
+    ASSERT_TRUE(fb.ok()) << fb.error().message;
+    EXPECT_TRUE(holds_pattern(*fb, b.size()));
+    EXPECT_EQ((*store)->evictions(), 3u);  // d and a (both idle, a first) made the 4 MiB
+}
+
+TEST(BackingStore, AnEvictedFileStillMappedElsewhereMeansEnospcNotSigbus) {
+    constexpr uint64_t kMiB = 1 << 20;
+    auto store = BackingStore::create(6 * kMiB);
+    if (!store) GTEST_SKIP() << "no private tmpfs here: " << store.error().message;
+    WorkerPool pool(2);
+    VirtualFile a = pattern_file(4 * kMiB), b = pattern_file(4 * kMiB);
+    auto fa = (*store)->file(a, pool, 3);
+    ASSERT_TRUE(fa.ok());
+    // A consumer's mapping (through passthrough, the kernel's) keeps a's pages after eviction.
+    void* kept = mmap(nullptr, a.size(), PROT_READ, MAP_SHARED, *fa, 0);
+    ASSERT_NE(kept, MAP_FAILED);
+    (*store)->release(a.id());
+    auto fb = (*store)->file(b, pool, 3);  // evicts a by the budget, but the tmpfs is still full
+    ASSERT_FALSE(fb.ok()) << "filled a file into a tmpfs that had no room for it";
+    EXPECT_EQ(fb.error().code, ENOSPC) << fb.error().message;
+    EXPECT_EQ(static_cast<const uint8_t*>(kept)[12345], IndexPiece::byte_at(12345));  // the consumer still reads a
+    munmap(kept, a.size());  // a's pages go now
+    fb = (*store)->file(b, pool, 3);
+    ASSERT_TRUE(fb.ok()) << fb.error().message;
+    EXPECT_TRUE(holds_pattern(*fb, b.size()));
 }
