@@ -6,9 +6,15 @@
 // hugetlbfs cannot back a passthrough file (the kernel answers ELOOP), and a symlink target
 // must be a path the consumer can resolve, so this mount is attached: DIR/hugetlb.<pid>. It is
 // unmounted at exit; one left behind by a killed daemon is removed by the next start.
+//
+// The budget is recycled: when a new file needs room, files resolved least recently are
+// unlinked (a consumer that has one open or mapped keeps it; its pages go back when it lets go).
+// The daemon never sees a symlink's consumer close, so a file resolved in the last second — its
+// consumer may be about to open the path — is not evicted: a new file waits for it to age.
 #pragma once
 
 #include <cstdint>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -27,7 +33,8 @@ public:
     static Result<std::unique_ptr<HugetlbStore>> create(const std::string& dir, uint64_t budget, uint64_t page_size);
     ~HugetlbStore();
 
-    // The absolute path of the materialized file (filled on first use).
+    // The absolute path of the materialized file (filled on first use; files resolved least
+    // recently evicted to make room).
     Result<std::string> file(const VirtualFile& file, WorkerPool& pool, unsigned threads, const Progress& progress = {});
     // Whether a file of this size is ever served from here (else it stays a lazy file).
     bool fits(uint64_t size) const { return size > 0 && round_up(size) <= budget_; }
@@ -39,15 +46,24 @@ public:
     uint64_t page_size() const { return page_; }
     uint64_t used();
     size_t files();
+    uint64_t evictions();
 
 private:
     HugetlbStore() = default;
     uint64_t round_up(uint64_t n) const { return (n + page_ - 1) / page_ * page_; }
+    using Clock = std::chrono::steady_clock;
+    static constexpr Clock::duration kGrace = std::chrono::seconds(1);
     struct Entry {
         std::once_flag once;
         Error error;
         bool ok = false;
+        uint64_t footprint = 0;
+        unsigned callers = 0;      // inside file() for it: not evicted meanwhile
+        Clock::time_point resolved;  // last handed out
     };
+    // With mu_ held: evicts idle files, least recently resolved first, until `need` more bytes
+    // fit; 0 when it fits, else how long until a file in its grace may go (max(): never).
+    Clock::duration make_room(uint64_t need);
     Status fill(const VirtualFile& file, const std::string& path, WorkerPool& pool, unsigned threads,
                 const Progress& progress);
 
@@ -55,7 +71,7 @@ private:
     uint64_t budget_ = 0, page_ = 2ull << 20;
     std::mutex mu_;  // guards entries_ and used_ (leaf lock)
     std::map<uint64_t, std::shared_ptr<Entry>> entries_;
-    uint64_t used_ = 0;
+    uint64_t used_ = 0, evictions_ = 0;
 };
 
 // Unmounts and removes DIR/hugetlb.<pid> mounts whose daemon is gone (after a kill -9).

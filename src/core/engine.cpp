@@ -452,7 +452,8 @@ std::string Engine::status_text() {
     const char* serve_names[] = {"lazy", "auto", "passthrough", "hugetlb"};
     o << "serve: " << serve_names[static_cast<int>(config_.serve)];
     if (hugetlb_) o << " (hugetlbfs at " << hugetlb_->mount_path() << ", " << hugetlb_->files() << " files, "
-                    << format_bytes(hugetlb_->used()) << " of " << format_bytes(hugetlb_->budget()) << ")";
+                    << format_bytes(hugetlb_->used()) << " of " << format_bytes(hugetlb_->budget()) << ", "
+                    << hugetlb_->evictions() << " evicted)";
     if (store_) o << " (backing tmpfs huge=always, " << store_->files() << " files, " << format_bytes(store_->used()) << " of "
                   << format_bytes(store_->budget()) << ", " << store_->evictions() << " evicted)";
     o << "\n";

@@ -9,7 +9,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -101,7 +105,7 @@ Status HugetlbStore::fill(const VirtualFile& file, const std::string& path, Work
     auto no_pages = [&](int e, const char* what) {
         unlink(path.c_str());
         return make_error(e, std::string(what) + " " + std::to_string(mapped / page_) + " huge pages for " + path + ": " +
-                                 std::strerror(e) + (e == ENOSPC || e == ENOMEM ? " (reserve more with reserve_hugepages=N)" : ""));
+                                 std::strerror(e) + (e == ENOSPC || e == ENOMEM ? " (reserve more with reserve_hugepages=N; an evicted file a consumer still holds keeps its pages until it lets go)" : ""));
     };
     if (fallocate(fd, 0, static_cast<off_t>(last), static_cast<off_t>(file.size() - last)) != 0) {
         int e = errno;
@@ -127,21 +131,56 @@ Status HugetlbStore::fill(const VirtualFile& file, const std::string& path, Work
     return st;
 }
 
+uint64_t HugetlbStore::evictions() {
+    std::lock_guard lock(mu_);
+    return evictions_;
+}
+
+HugetlbStore::Clock::duration HugetlbStore::make_room(uint64_t need) {
+    const auto now = Clock::now();
+    std::vector<std::pair<Clock::time_point, uint64_t>> idle;  // (resolved, id)
+    uint64_t freeable = 0;
+    for (auto& [id, e] : entries_)
+        if (e->ok && e->callers == 0) {
+            idle.emplace_back(e->resolved, id);
+            freeable += e->footprint;
+        }
+    if (used_ + need > budget_ + freeable) return Clock::duration::max();
+    std::sort(idle.begin(), idle.end());
+    for (auto& [resolved, id] : idle) {
+        if (used_ + need <= budget_) break;
+        if (now - resolved < kGrace) return resolved + kGrace - now;
+        unlink((path_ + "/" + std::to_string(id)).c_str());  // a consumer holding it keeps it
+        used_ -= entries_[id]->footprint;
+        entries_.erase(id);
+        ++evictions_;
+    }
+    return Clock::duration::zero();
+}
+
 Result<std::string> HugetlbStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned threads, const Progress& progress) {
     if (!fits(vf.size())) return make_error(EFBIG, "larger than the hugetlbfs budget");
     std::shared_ptr<Entry> e;
-    {
-        std::lock_guard lock(mu_);
-        auto& slot = entries_[vf.id()];
-        if (!slot) {
-            if (used_ + round_up(vf.size()) > budget_) {
-                entries_.erase(vf.id());
+    for (;;) {
+        std::unique_lock lock(mu_);
+        auto it = entries_.find(vf.id());
+        if (it == entries_.end()) {
+            const uint64_t need = round_up(vf.size());
+            const auto wait = make_room(need);
+            if (wait == Clock::duration::max())
                 return make_error(ENOSPC, "the hugetlbfs budget (" + std::to_string(budget_ >> 20) + " MiB) is used up");
+            if (wait > Clock::duration::zero()) {
+                lock.unlock();
+                std::this_thread::sleep_for(wait);
+                continue;
             }
-            used_ += round_up(vf.size());
-            slot = std::make_shared<Entry>();
+            used_ += need;
+            it = entries_.emplace(vf.id(), std::make_shared<Entry>()).first;
+            it->second->footprint = need;
         }
-        e = slot;
+        e = it->second;
+        e->callers++;
+        break;
     }
     const std::string path = path_for(vf);
     std::call_once(e->once, [&] {
@@ -149,11 +188,14 @@ Result<std::string> HugetlbStore::file(const VirtualFile& vf, WorkerPool& pool, 
         if (!st) e->error = st.error();
         e->ok = st.ok();
     });
+    std::lock_guard lock(mu_);
+    e->callers--;
+    e->resolved = Clock::now();
     if (!e->ok) {
-        std::lock_guard lock(mu_);
-        if (entries_.count(vf.id()) && entries_[vf.id()] == e) {
-            entries_.erase(vf.id());
-            used_ -= round_up(vf.size());
+        auto it = entries_.find(vf.id());
+        if (it != entries_.end() && it->second == e && e->callers == 0) {
+            used_ -= e->footprint;
+            entries_.erase(it);
         }
         return e->error;
     }

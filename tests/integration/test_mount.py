@@ -1047,6 +1047,34 @@ print(re.search(r"KernelPageSize:\\s+(\\d+)", block).group(1),
             self.assertEqual(st["shards_ahead"], "2")  # shard 3, when shard 2 was resolved
             self.assertTrue(st["serve"].startswith(f"hugetlb (hugetlbfs at {store}, 3 files"), st["serve"])
 
+    def test_a_budget_smaller_than_the_model_is_recycled(self):
+        """Room for two shards (two 2 MiB pages): resolving the three shards in turn, twice, gets
+        every one into hugetlbfs — the least recently resolved file is unlinked for the next
+        (after its one-second grace) — byte-identical. With two evicted files still held open by
+        the consumer their pages stay taken: the third is EIO with the reason, then made once
+        they are closed."""
+        exp = os.path.join(DATA, "fp8", "deepseek-tiny.expected")
+        want = {k: read_bytes(os.path.join(exp, f"model-0000{k}-of-00003.safetensors")) for k in (1, 2, 3)}
+        shard = "bf16/deepseek-tiny/model-0000{}-of-00003.safetensors"
+        with Mount(self.src, self.options(2, budget="4M"), expect_errors=True) as m:
+            store = hugetlb_mounts(self.dir)[0]
+            for rnd in range(2):
+                for k in (1, 2, 3):
+                    self.assertTrue(os.readlink(m.path(shard.format(k))).startswith(store + "/"))
+                    self.assertEqual(read_bytes(m.path(shard.format(k))), want[k], f"round {rnd}, shard {k}")
+            st = status(m.mnt)
+            self.assertGreaterEqual(int(re.search(r"(\d+) evicted\)", st["serve"]).group(1)), 3, st["serve"])
+            self.assertLessEqual(len(os.listdir(store)), 2)
+            self.assertEqual(int(st["read_requests"]), 0)
+            with open(m.path(shard.format(1)), "rb") as f1, open(m.path(shard.format(2)), "rb") as f2:
+                with self.assertRaises(OSError) as cm:
+                    os.readlink(m.path(shard.format(3)))
+                self.assertEqual(cm.exception.errno, errno.EIO)
+                self.assertIn("an evicted file a consumer still holds keeps its pages", m.log_text())
+                self.assertEqual((f1.read(), f2.read()), (want[1], want[2]))  # the holders still read theirs
+            self.assertEqual(read_bytes(m.path(shard.format(3))), want[3])
+        self.assertEqual(meminfo("HugePages_Total"), self.before)
+
     def test_pool_too_small_is_eio_with_a_reason(self):
         with Mount(self.src, self.options(1), expect_errors=True) as m:
             self.assertEqual(read_bytes(m.path("r4/tiny-llama-Q8_0.gguf")), read_bytes(os.path.join(REPACK, "tiny-llama-Q8_0-r4.gguf")))
