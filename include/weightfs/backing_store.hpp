@@ -32,7 +32,8 @@ public:
 
     // An O_RDONLY fd of the materialized file (filled on first use; owned by the store), held:
     // the file is not evicted until release(file.id()) has been called once for every success.
-    Result<int> file(const VirtualFile& file, WorkerPool& pool, unsigned threads, const Progress& progress = {});
+    Result<int> file(const VirtualFile& file, WorkerPool& pool, unsigned threads, const Progress& progress = {},
+                     Eviction eviction = Eviction::Allowed);
     void release(uint64_t id);
 
     uint64_t budget() const { return budget_; }

@@ -35,7 +35,8 @@ public:
 
     // The absolute path of the materialized file (filled on first use; files resolved least
     // recently evicted to make room).
-    Result<std::string> file(const VirtualFile& file, WorkerPool& pool, unsigned threads, const Progress& progress = {});
+    Result<std::string> file(const VirtualFile& file, WorkerPool& pool, unsigned threads, const Progress& progress = {},
+                     Eviction eviction = Eviction::Allowed);
     // Whether a file of this size is ever served from here (else it stays a lazy file).
     bool fits(uint64_t size) const { return size > 0 && round_up(size) <= budget_; }
     // The path a file will have (known before it is materialized; symlink sizes use it).

@@ -16,6 +16,10 @@ namespace wfs {
 // stops the work (the result is then ECANCELED).
 using Progress = std::function<bool(uint64_t bytes)>;
 
+// Whether a store making a new file may evict idle ones for the room (preload may not: the
+// files it made first are as wanted as the ones after them).
+enum class Eviction { Allowed, Never };
+
 // Writes every byte of `file` to base[0, file.size()); `threads` counts the caller. The caller
 // may itself be a pool worker (preload): helpers that start after the pieces ran out return
 // without touching anything, so it never waits on a queued task.

@@ -111,14 +111,15 @@ bool BackingStore::make_room(uint64_t need) {
     return true;
 }
 
-Result<int> BackingStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned threads, const Progress& progress) {
+Result<int> BackingStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned threads, const Progress& progress,
+                               Eviction eviction) {
     std::shared_ptr<Entry> e;
     {
         std::lock_guard lock(mu_);
         auto it = entries_.find(vf.id());
         if (it == entries_.end()) {
             const uint64_t need = footprint(vf.size());
-            if (!make_room(need))
+            if (eviction == Eviction::Never ? used_ + need > budget_ : !make_room(need))
                 return make_error(ENOSPC, "file of " + std::to_string(vf.size()) + " bytes does not fit the backing budget (" +
                                               std::to_string(budget_ - used_) + " bytes left, the rest held by open files)");
             used_ += need;

@@ -395,12 +395,12 @@ Result<bool> Engine::preload_materialized(const VirtualFile& file, bool passthro
     };
     if (hugetlb_) {
         if (!symlinked(file)) return false;
-        auto path = hugetlb_->file(file, *pool_, config_.threads, progress);
+        auto path = hugetlb_->file(file, *pool_, config_.threads, progress, Eviction::Never);
         return finish(path ? Result<bool>(true) : Result<bool>(path.error()));
     }
     if (!passthrough || file.size() == 0) return false;
     if (store_) {
-        auto fd = store_->file(file, *pool_, config_.threads, progress);
+        auto fd = store_->file(file, *pool_, config_.threads, progress, Eviction::Never);
         if (fd) {
             store_->release(file.id());  // made ahead of its opens, which hold it while they last
             return finish(true);

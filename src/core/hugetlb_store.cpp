@@ -158,7 +158,8 @@ HugetlbStore::Clock::duration HugetlbStore::make_room(uint64_t need) {
     return Clock::duration::zero();
 }
 
-Result<std::string> HugetlbStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned threads, const Progress& progress) {
+Result<std::string> HugetlbStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned threads, const Progress& progress,
+                                       Eviction eviction) {
     if (!fits(vf.size())) return make_error(EFBIG, "larger than the hugetlbfs budget");
     std::shared_ptr<Entry> e;
     for (;;) {
@@ -166,7 +167,9 @@ Result<std::string> HugetlbStore::file(const VirtualFile& vf, WorkerPool& pool, 
         auto it = entries_.find(vf.id());
         if (it == entries_.end()) {
             const uint64_t need = round_up(vf.size());
-            const auto wait = make_room(need);
+            const auto wait = eviction == Eviction::Allowed ? make_room(need)
+                              : used_ + need <= budget_           ? Clock::duration::zero()
+                                                                  : Clock::duration::max();
             if (wait == Clock::duration::max())
                 return make_error(ENOSPC, "the hugetlbfs budget (" + std::to_string(budget_ >> 20) + " MiB) is used up");
             if (wait > Clock::duration::zero()) {

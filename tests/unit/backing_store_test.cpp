@@ -79,6 +79,11 @@ TEST(BackingStore, IdleFilesAreEvictedLeastRecentlyUsedFirst) {
     for (VirtualFile* f : {&a, &b, &c}) ASSERT_TRUE((*store)->file(*f, pool, 3).ok());
     (*store)->release(b.id());  // b, then a, become idle; c stays held
     (*store)->release(a.id());
+    // Preload's way (Eviction::Never): no room, nothing evicted.
+    auto refused = (*store)->file(d, pool, 3, {}, Eviction::Never);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code, ENOSPC);
+    EXPECT_EQ((*store)->evictions(), 0u);
     // d needs 4 MiB of the 8: b (least recently released) goes, a stays.
     auto fd = (*store)->file(d, pool, 3);
     ASSERT_TRUE(fd.ok()) << fd.error().message;
