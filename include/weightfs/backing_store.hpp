@@ -39,6 +39,7 @@ public:
     uint64_t budget() const { return budget_; }
     uint64_t used();
     size_t files();
+    bool holds(uint64_t id);  // materialized and not evicted
     uint64_t evictions();
 
 private:

@@ -61,6 +61,7 @@ struct OpenFile {
     // sequential read finds its chunk not ready — the reader outran the fills — so a slow
     // consumer does not flood the cache and a fast one gets the whole pool working ahead of it.
     std::atomic<unsigned> window{0};
+    std::atomic<bool> read_once{false};      // its first read warms the file a loader reads next
     std::string served = "lazy";             // how this open is served, for status
 };
 
@@ -144,6 +145,10 @@ private:
     // materialized in the background while the consumer reads this one (loaders open shards
     // in order): its open then finds it ready, or waits only for the rest.
     void materialize_ahead(uint64_t ino);
+    // Served lazily: the first read of a file fills the cache with the start of the file a
+    // loader reads after it (a quarter of the cache at most; ranges copied unchanged are read
+    // ahead in the source instead), on one worker, while the consumer works on this one.
+    void warm_ahead(uint64_t ino);
     // true: materialized (or to be passed through to its source); false: warm its chunks.
     Result<bool> preload_materialized(const VirtualFile& file, bool passthrough);
     void preload_chunks(const std::string& path, const VirtualFile& file);
@@ -171,7 +176,7 @@ private:
     std::map<uint64_t, unsigned> open_counts_;
     std::map<uint64_t, std::string> served_;  // ino → how its latest open is served
     std::map<uint64_t, std::string> symlinks_;  // ino → hugetlbfs file it resolved to
-    std::set<uint64_t> ahead_;                  // shards queued by materialize_ahead (once each)
+    std::set<uint64_t> ahead_;                  // files being made or warmed ahead (one job each at a time)
     std::mutex log_mu_;   // guards last_log_ (leaf lock)
     std::map<std::string, std::chrono::steady_clock::time_point> last_log_;
 };

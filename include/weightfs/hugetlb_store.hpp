@@ -47,6 +47,7 @@ public:
     uint64_t page_size() const { return page_; }
     uint64_t used();
     size_t files();
+    bool holds(uint64_t id);  // materialized and not evicted
     uint64_t evictions();
 
 private:

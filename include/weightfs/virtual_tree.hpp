@@ -22,6 +22,7 @@ struct Node {
     std::map<std::string, uint64_t> children;  // directories only, sorted for readdir
     VirtualFilePtr file;                       // File only
     std::string view;                          // top-level view this node belongs to
+    std::string next;                          // File only: the sibling a loader reads after it, as its view declared
 };
 
 class VirtualTree {
@@ -45,10 +46,13 @@ public:
     // same numbers as if that view had built into this tree directly.
     void graft(const VirtualTree& other);
 
-    // The file after `ino` in its shard set — "model-00003-of-00032.safetensors" after
-    // "model-00002-of-00032.safetensors", beside it — which a loader opens next; 0 when the name
-    // is not a shard's or the next is not there.
-    uint64_t next_shard(uint64_t ino) const;
+    // Declares that a loader reads the sibling `next_name` after the file at `path` (a layer
+    // runner's order: embed, 0, 1, …, head); false when there is no such file.
+    bool set_next(const std::string& path, const std::string& next_name);
+    // The file a loader opens after `ino`: the one its view declared, else the next of its shard
+    // set — "model-00003-of-00032.safetensors" after "model-00002-of-00032.safetensors", beside
+    // it; 0 when there is none.
+    uint64_t next_file(uint64_t ino) const;
 
     // Every regular virtual file with its path (for preload and the models listing).
     std::vector<std::pair<std::string, VirtualFilePtr>> files() const;

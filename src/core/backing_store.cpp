@@ -63,6 +63,12 @@ size_t BackingStore::files() {
     return entries_.size();
 }
 
+bool BackingStore::holds(uint64_t id) {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(id);
+    return it != entries_.end() && it->second->ok;
+}
+
 uint64_t BackingStore::evictions() {
     std::lock_guard lock(mu_);
     return evictions_;

@@ -131,6 +131,12 @@ Status HugetlbStore::fill(const VirtualFile& file, const std::string& path, Work
     return st;
 }
 
+bool HugetlbStore::holds(uint64_t id) {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(id);
+    return it != entries_.end() && it->second->ok;
+}
+
 uint64_t HugetlbStore::evictions() {
     std::lock_guard lock(mu_);
     return evictions_;

@@ -1,5 +1,7 @@
 #include "weightfs/virtual_tree.hpp"
 
+#include <algorithm>
+#include <optional>
 #include <sstream>
 
 #include "transforms/part_names.hpp"
@@ -73,17 +75,38 @@ void VirtualTree::graft(const VirtualTree& other) {
         const Node& n = other.nodes_[i];
         const std::string path = other.path_of(i).substr(1);
         if (n.kind == NodeKind::Directory) ensure_dir(path, n.view);
-        else if (n.kind == NodeKind::File) add_file(path, n.file, n.view);
+        else if (n.kind == NodeKind::File) {
+            if (uint64_t ino = add_file(path, n.file, n.view)) nodes_[ino].next = n.next;
+        }
         else add(ensure_dir(other.path_of(n.parent).substr(1), n.view), n.name, n.kind, nullptr, n.view);
     }
 }
 
-uint64_t VirtualTree::next_shard(uint64_t ino) const {
+bool VirtualTree::set_next(const std::string& path, const std::string& next_name) {
+    uint64_t ino = kRoot;
+    for (size_t from = 0; ino != 0 && from <= path.size();) {
+        const size_t slash = std::min(path.find('/', from), path.size());
+        const Node* n = lookup(ino, path.substr(from, slash - from));
+        ino = n ? n->ino : 0;
+        from = slash + 1;
+    }
+    Node* n = ino ? &nodes_[ino] : nullptr;
+    if (!n || n->kind != NodeKind::File) return false;
+    const Node* next = lookup(n->parent, next_name);
+    if (!next || next->kind != NodeKind::File) return false;
+    n->next = next_name;
+    return true;
+}
+
+uint64_t VirtualTree::next_file(uint64_t ino) const {
     const Node* n = get(ino);
     if (!n || n->kind != NodeKind::File) return 0;
-    auto set = parse_shard_name(n->name);
-    if (!set || set->index >= set->count) return 0;
-    auto name = shard_name(*set, set->index + 1);
+    std::optional<std::string> name;
+    if (!n->next.empty()) {
+        name = n->next;
+    } else if (auto set = parse_shard_name(n->name); set && set->index < set->count) {
+        name = shard_name(*set, set->index + 1);
+    }
     const Node* next = name ? lookup(n->parent, *name) : nullptr;
     return next && next->kind == NodeKind::File ? next->ino : 0;
 }

@@ -197,7 +197,18 @@ void LayersView::build(ViewContext& ctx) const {
             }
             files.push_back({join_rel(root, f.rel), std::move(vf).value()});
         }
-        if (ok) publish(ctx, root, std::move(files), "layer file");
+        if (ok) {
+            publish(ctx, root, std::move(files), "layer file");
+            // A layer runner reads the files in model order, one after the other (AirLLM's
+            // modules, the generic embed, 0, 1, …, head): declared, so that the file after the
+            // one being read is made ahead.
+            auto chain = [&](const std::string& in_dir, const auto& names, const char* suffix) {
+                for (size_t i = 0; i + 1 < names.size(); ++i)
+                    ctx.tree.set_next(in_dir + "/" + names[i].first + suffix, names[i + 1].first + suffix);
+            };
+            chain(dir + "/splitted_model", plan.modules, ".safetensors");
+            chain(dir, plan.generic, ".safetensors");
+        }
     }
 }
 

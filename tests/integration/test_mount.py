@@ -569,6 +569,35 @@ class LayersView(MountedViews):
     def test_byte_identical_all_read_modes(self):
         assert_served(self, self.m, self.expected, seed=12, max_len=20000, reads=50)
 
+    def test_the_next_layer_is_warmed_while_one_is_read(self):
+        """Served lazily, the first read of a layer file fills the cache with the file a layer
+        runner reads next (generic 1 -> 2, AirLLM's model.layers.1 -> model.layers.2; what comes
+        after those holds no FP8 weight, so it is read ahead in the source and fills nothing), so
+        reading it finds every chunk ready: no miss. Layers copied unchanged from a BF16 source
+        are read ahead in the source instead: no fill at all. Exact bytes throughout."""
+        chunk = 64 << 10
+        for first, second in (("fp8/1.safetensors", "fp8/2.safetensors"),
+                              ("fp8/splitted_model/model.layers.1.safetensors", "fp8/splitted_model/model.layers.2.safetensors")):
+            with Mount(self.src, f"cache=64M,chunk={chunk // 1024}K") as m:
+                chunks = lambda rel: -(-os.path.getsize(m.path("layers/" + rel)) // chunk)
+                self.assertEqual(read_bytes(m.path("layers/" + first)), read_bytes(self.expected["layers/" + first]))
+                deadline = time.time() + 10
+                while int(status(m.mnt)["fills"]) < chunks(first) + chunks(second):
+                    self.assertLess(time.time(), deadline, f"{second} was not warmed: {status(m.mnt)}")
+                    time.sleep(0.02)
+                before = status(m.mnt)
+                self.assertEqual(before["shards_ahead"], "1")
+                self.assertEqual(read_bytes(m.path("layers/" + second)), read_bytes(self.expected["layers/" + second]))
+                after = status(m.mnt)
+                self.assertEqual(after["misses"], before["misses"], f"{second} was not all in the cache")
+                self.assertGreater(int(after["hits"]), int(before["hits"]))
+        with Mount(self.src, "cache=64M") as m:
+            for rel in ("llama-tiny/0.safetensors", "llama-tiny/1.safetensors"):
+                self.assertEqual(read_bytes(m.path("layers/" + rel)), read_bytes(self.expected["layers/" + rel]))
+            st = status(m.mnt)
+            self.assertEqual(st["shards_ahead"], "2")
+            self.assertEqual(int(st["fills"]), 0, "unchanged layers go through no cache")
+
 
 REPACK = os.path.join(DATA, "gguf", "repack")
 

@@ -253,14 +253,35 @@ TEST(Engine, NextShardIsTheFollowingFileOfTheSameSet) {
         }
         return ino;
     };
-    auto next = [&](const std::string& path) { return t.path_of(t.next_shard(at(path))); };
+    auto next = [&](const std::string& path) { return t.path_of(t.next_file(at(path))); };
     EXPECT_EQ(next("bf16/m/model-00001-of-00003.safetensors"), "/bf16/m/model-00002-of-00003.safetensors");
     EXPECT_EQ(next("bf16/m/model-00002-of-00003.safetensors"), "/bf16/m/model-00003-of-00003.safetensors");
-    EXPECT_EQ(t.next_shard(at("bf16/m/model-00003-of-00003.safetensors")), 0u);  // the last one
-    EXPECT_EQ(t.next_shard(at("bf16/m/x-9-of-12.bin")), 0u);   // "x-10-" is wider than "9": not the same spelling
-    EXPECT_EQ(t.next_shard(at("bf16/m/x-10-of-12.bin")), 0u);  // x-11 is not there
-    EXPECT_EQ(t.next_shard(at("bf16/m/b-1-of-3.bin")), 0u);    // widths differ
-    EXPECT_EQ(t.next_shard(at("bf16/m/model-of-00003.safetensors")), 0u);
-    EXPECT_EQ(t.next_shard(at("bf16/m/config.json")), 0u);
-    EXPECT_EQ(t.next_shard(at("bf16/m")), 0u);  // a directory
+    EXPECT_EQ(t.next_file(at("bf16/m/model-00003-of-00003.safetensors")), 0u);  // the last one
+    EXPECT_EQ(t.next_file(at("bf16/m/x-9-of-12.bin")), 0u);   // "x-10-" is wider than "9": not the same spelling
+    EXPECT_EQ(t.next_file(at("bf16/m/x-10-of-12.bin")), 0u);  // x-11 is not there
+    EXPECT_EQ(t.next_file(at("bf16/m/b-1-of-3.bin")), 0u);    // widths differ
+    EXPECT_EQ(t.next_file(at("bf16/m/model-of-00003.safetensors")), 0u);
+    EXPECT_EQ(t.next_file(at("bf16/m/config.json")), 0u);
+    EXPECT_EQ(t.next_file(at("bf16/m")), 0u);  // a directory
+}
+
+TEST(Engine, NextFileIsWhatTheViewDeclaredAndSurvivesTheGraft) {
+    // A layer runner's order (embed, 0, 1, 2, head) is declared by the view, not read from names.
+    VirtualTree view;
+    auto file = std::make_shared<VirtualFile>("f", std::vector<Extent>{}, 0, std::vector<std::string>{});
+    const std::vector<std::string> order{"embed", "0", "1", "2", "head"};
+    for (const auto& stem : order) ASSERT_NE(view.add_file("layers/m/" + stem + ".safetensors", file, "layers"), 0u);
+    for (size_t i = 0; i + 1 < order.size(); ++i)
+        EXPECT_TRUE(view.set_next("layers/m/" + order[i] + ".safetensors", order[i + 1] + ".safetensors"));
+    EXPECT_FALSE(view.set_next("layers/m/head.safetensors", "extra.safetensors"));  // no such sibling
+    EXPECT_FALSE(view.set_next("layers/m/nothere.safetensors", "0.safetensors"));
+    EXPECT_FALSE(view.set_next("layers/m", "0.safetensors"));  // a directory
+    VirtualTree t;
+    ASSERT_NE(t.add_file("concat/x.bin", file, "concat"), 0u);  // the graft lands on other inode numbers
+    t.graft(view);
+    std::vector<std::string> walked;
+    const Node* n = t.lookup(t.lookup(t.lookup(VirtualTree::kRoot, "layers")->ino, "m")->ino, "embed.safetensors");
+    for (uint64_t ino = n->ino; ino != 0; ino = t.next_file(ino)) walked.push_back(t.get(ino)->name);
+    EXPECT_EQ(walked, (std::vector<std::string>{"embed.safetensors", "0.safetensors", "1.safetensors", "2.safetensors",
+                                                "head.safetensors"}));
 }
