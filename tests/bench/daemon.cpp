@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -63,17 +64,18 @@ std::map<std::string, std::string> status_of(const std::string& mnt) {
 }
 
 uint64_t rss_kib(pid_t pid) {
+    // VmRSS less RssShmem: the shared memory the daemon maps is the backing tmpfs file it is
+    // filling for passthrough (a file made ahead may still be in flight when this is read),
+    // which counts against its own budget, not the daemon's.
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
     std::string k;
-    uint64_t v = 0;
+    uint64_t v = 0, rss = 0, shmem = 0;
     while (in >> k) {
-        if (k == "VmRSS:") {
-            in >> v;
-            return v;
-        }
+        if (k == "VmRSS:" && in >> v) rss = v;
+        else if (k == "RssShmem:" && in >> v) shmem = v;
         in.ignore(4096, '\n');
     }
-    return 0;
+    return rss - std::min(rss, shmem);
 }
 
 double cpu_seconds(pid_t pid) {

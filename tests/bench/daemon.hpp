@@ -19,7 +19,7 @@ struct Daemon {
 Daemon start_daemon(const std::string& weightfs, const std::string& src, const std::string& mnt, const std::string& opts);
 void stop_daemon(Daemon& d);
 std::map<std::string, std::string> status_of(const std::string& mnt);
-uint64_t rss_kib(pid_t pid);
+uint64_t rss_kib(pid_t pid);  // resident memory, less the shared memory it maps (backing files)
 double cpu_seconds(pid_t pid);  // user + system
 
 }  // namespace bench
