@@ -463,6 +463,14 @@ const Entry* find(int32_t src_type, bool bf16) {
     return nullptr;
 }
 
+unsigned unimplemented_rows(int32_t src_type) {
+    switch (src_type) {
+        case 135: case 137: case 138: case 139: case 140: case 144: case 152: return 4;  // *_R4
+        case 151: return 8;                                                              // Q8_KV_R8
+        default: return 0;
+    }
+}
+
 const char* kernel_isa(const Entry& e) {
     return simd::isa(e.simd);
 }

@@ -35,6 +35,11 @@ enum class Kernel { Best, Sse2, Scalar };
 // The repack table entry for a source type; BF16/F16 only when `bf16` is set (ik builds them
 // only with __AVX512BF16__). nullptr when the type is not repacked.
 const Entry* find(int32_t src_type, bool bf16);
+// For a type ik's --repack converts with a layout weightfs does not implement (IQ2_K…IQ5_K,
+// IQ4_KS, IQ5_KS, IQ2_BN: not specified in the reference; Q8_KV: its rows change size), the
+// rows it interleaves; 0 otherwise. A file with such a tensor eligible is refused, never served
+// with that tensor left as it was (which would not be ik's bytes).
+unsigned unimplemented_rows(int32_t src_type);
 
 // Repacks `groups` consecutive groups of entry.rows rows of `row_bytes` each from `in` to `out`,
 // with the vectorized kernel where the type has one (Kernel::Scalar forces the reference path).

@@ -58,14 +58,30 @@ void R4View::build(ViewContext& ctx) const {
         // Which tensors ik repacks: a table type, not an embedding, whole groups of rows, the pattern.
         std::vector<const repack::Entry*> plan(in.tensors.size(), nullptr);
         bool any = false;
+        std::string unsupported;  // the first tensor ik would repack in a layout not implemented here
         for (size_t i = 0; i < in.tensors.size(); ++i) {
             const auto& t = in.tensors[i].info;
             const repack::Entry* e = repack::find(t.type, bf16);
-            if (!e || t.name == "token_embd.weight" || t.name == "per_layer_token_embd.weight") continue;
-            if (t.ne[1] % e->rows != 0) continue;
+            const unsigned rows = e ? e->rows : repack::unimplemented_rows(t.type);
+            if (rows == 0 || t.name == "token_embd.weight" || t.name == "per_layer_token_embd.weight") continue;
+            if (t.ne[1] % rows != 0) continue;
             if (pattern && !std::regex_search(t.name, *pattern)) continue;
+            if (!e) {
+                if (unsupported.empty()) {
+                    const auto* traits = ggml::find_type(t.type);
+                    unsupported = t.name + " (" + (traits ? std::string(traits->name) : std::to_string(t.type)) + ")";
+                }
+                continue;
+            }
             plan[i] = e;
             any = true;
+        }
+        if (!unsupported.empty()) {
+            ctx.report.problems.push_back({root, in.rel(), 0, "tensor " + unsupported + " would be repacked by llama-quantize "
+                                                              "--repack into a layout weightfs does not implement (refused: "
+                                                              "serving it unrepacked would not be ik's bytes; repack= can "
+                                                              "leave it out)"});
+            continue;
         }
         const std::string path = join_rel(root, in.rel());
         if (!any) {  // nothing eligible: shown unchanged (as concat/ shows it)

@@ -101,3 +101,40 @@ TEST(Repack, VectorizedKernelsMatchTheScalarOnes) {
     }
     EXPECT_STREQ(repack::kernel_isa(*repack::find(wfs::ggml::type::Q6_K, false)), "scalar");
 }
+
+TEST(R4View, RefusesWhatIkWouldRepackInALayoutNotImplemented) {
+    // An IQ4_K tensor ik's --repack makes IQ4_K_R4 (a layout the reference does not specify):
+    // refused and listed, not served with the tensor left as it was. Not eligible (3 rows) or
+    // left out by repack=, the file is served as ik would write it.
+    auto write = [](const std::filesystem::path& path, int64_t iq4k_rows) {
+        std::vector<gguf::TensorInfo> t(2);
+        t[0] = {"blk.0.ffn_down.weight", 2, {256, iq4k_rows, 1, 1}, 139 /* IQ4_K */, 0, static_cast<uint64_t>(144 * iq4k_rows)};
+        t[1] = {"blk.0.attn_q.weight", 2, {32, 8, 1, 1}, ggml::type::Q8_0, gguf::pad(t[0].nbytes, 32), 8 * 34};
+        std::vector<gguf::KeyValue> kv{gguf::make_u32("general.file_type", 7)};
+        auto out = gguf::write_metadata(3, kv, t, 32, false);
+        for (auto& ti : t) out.resize(out.size() + gguf::pad(ti.nbytes, 32), 0x5a);
+        test::write_file(path, out);
+    };
+    test::TempDir src;
+    write(src / "iq4k.gguf", 4);
+    write(src / "iq4k-3rows.gguf", 3);
+    auto cat = Catalog::scan(src.path());
+    ASSERT_TRUE(cat.ok());
+    ASSERT_EQ(cat->ggufs.size(), 2u);
+    auto served = [&](const ViewOptions& opt, const std::string& name, std::string* reason) {
+        ViewReport report;
+        auto tree = build_tree(*cat, opt, report);
+        for (auto& p : report.problems)
+            if (p.where == "r4" && p.file == name) *reason = p.reason;
+        return tree.lookup(tree.lookup(VirtualTree::kRoot, "r4")->ino, name) != nullptr;
+    };
+    std::string reason;
+    EXPECT_FALSE(served(ViewOptions{}, "iq4k.gguf", &reason));
+    EXPECT_NE(reason.find("tensor blk.0.ffn_down.weight (IQ4_K) would be repacked"), std::string::npos) << reason;
+    reason.clear();
+    EXPECT_TRUE(served(ViewOptions{}, "iq4k-3rows.gguf", &reason)) << reason;  // 3 rows: ik leaves it too
+    ViewOptions attn_only;
+    attn_only.repack_pattern = "attn";
+    reason.clear();
+    EXPECT_TRUE(served(attn_only, "iq4k.gguf", &reason)) << reason;
+}
