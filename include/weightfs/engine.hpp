@@ -100,13 +100,13 @@ public:
     // What a passthrough open hands the kernel: the file materialized in the huge-page tmpfs
     // (filled on first use); or, for a file that is one whole source file unchanged and does
     // not fit the backing budget, the source file itself (no copy, no memory, the source
-    // filesystem's own read speed); or why neither.
+    // filesystem's own read speed; not for an O_DIRECT open); or why neither.
     struct Backing {
         int fd = -1;
         std::string how;     // for status
         bool held = false;   // a backing tmpfs file: release_backing() when the kernel lets go of it
     };
-    Result<Backing> backing_for(OpenFile& f);
+    Result<Backing> backing_for(OpenFile& f, bool o_direct = false);
     // The kernel closed the passthrough backing of this file: its tmpfs file may be evicted
     // (least recently used first) when another file needs the room.
     void release_backing(const VirtualFile& f);

@@ -147,7 +147,7 @@ Status Engine::check_sources(uint64_t ino) {
     return st;
 }
 
-Result<Engine::Backing> Engine::backing_for(OpenFile& f) {
+Result<Engine::Backing> Engine::backing_for(OpenFile& f, bool o_direct) {
     const SourceFile* whole = f.file->whole_source();
     Error why{ENOTSUP, "no backing tmpfs"};
     if (store_) {
@@ -160,7 +160,9 @@ Result<Engine::Backing> Engine::backing_for(OpenFile& f) {
     }
     // Only a budget miss falls back to the source: a file that failed to materialize (a bad
     // source sector, say) is not handed to the kernel to fail again there.
-    if (whole && (!store_ || why.code == ENOSPC))
+    // Not for O_DIRECT: the source's filesystem would then hold the reader to its own alignment
+    // rules (EINVAL for a buffer FUSE takes as it comes).
+    if (whole && !o_direct && (!store_ || why.code == ENOSPC))
         return Backing{whole->fd(), "passthrough to the source (unchanged file, " +
                                         std::string(store_ ? "larger than the backing budget)" : "no backing tmpfs)")};
     return why;

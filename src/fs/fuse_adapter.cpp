@@ -26,6 +26,7 @@ struct Handle {
     std::unique_ptr<OpenFile> file;  // virtual files
     std::string text;                // .weightfs/ snapshots
     int backing_id = 0;              // passthrough
+    bool lazy = false;               // counted in AdapterState::lazy_opens
 };
 
 #ifdef WEIGHTFS_HAVE_PASSTHROUGH
@@ -33,6 +34,11 @@ struct Handle {
 // opener): the last one closes the kernel's backing id and lets the engine evict the
 // materialized file when another needs the room.
 void end_passthrough(AdapterState& s, const Handle& h) {
+    if (h.lazy) {
+        std::lock_guard lock(s.backing_mu);
+        if (auto it = s.lazy_opens.find(h.file->ino); it != s.lazy_opens.end() && --it->second == 0) s.lazy_opens.erase(it);
+        return;
+    }
     if (!h.backing_id) return;
     std::lock_guard lock(s.backing_mu);
     auto it = s.backing.find(h.file->ino);
@@ -41,6 +47,63 @@ void end_passthrough(AdapterState& s, const Handle& h) {
     ioctl(fuse_session_fd(s.session), FUSE_DEV_IOC_BACKING_CLOSE, &id);  // fuse_passthrough_close, no request needed
     if (it->second.held) s.engine->release_backing(*h.file->file);
     s.backing.erase(it);
+}
+
+// With backing_mu held: a lazily served open of h's file, counted until its release.
+void lazy_open(AdapterState& s, Handle& h) {
+    s.lazy_opens[h.file->ino]++;
+    h.lazy = true;
+}
+
+constexpr const char* kOneIoMode = "open lazily already, and the kernel keeps one io mode per file";
+
+// With backing_mu held: this open shares the file's registered backing. While a file has one,
+// the kernel takes no other kind of open of it (EIO), O_DIRECT ones included.
+bool share_backing(AdapterState& s, uint64_t ino, Handle& h) {
+    auto it = s.backing.find(ino);
+    if (it == s.backing.end()) return false;
+    h.backing_id = it->second.id;
+    it->second.opens++;
+    return true;
+}
+
+// How an open is served once the kernel takes passthrough: sets h.backing_id (the file
+// materialized, or its source), or returns why it is served lazily. The kernel keeps one io
+// mode per inode — a passthrough open while a page-cache open of the file is open, or the
+// reverse, fails with EIO — so lazily served opens are counted, and decide later ones (O_DIRECT
+// ones too: the kernel applies an open's mode when the opener gets the reply, which can be after
+// a later open's). An O_DIRECT open does not start a passthrough to the source, whose filesystem
+// would hold it to its alignment rules.
+std::string open_passthrough(AdapterState& s, fuse_req_t req, uint64_t ino, Handle& h, bool o_direct) {
+    {
+        std::lock_guard lock(s.backing_mu);
+        if (share_backing(s, ino, h)) return {};
+        if (s.lazy_opens.count(ino)) {
+            lazy_open(s, h);
+            return kOneIoMode;
+        }
+    }
+    // Materializing takes up to seconds: no lock is held meanwhile, so the opens of other
+    // files and every release go on.
+    auto b = s.engine->backing_for(*h.file, o_direct);
+    std::lock_guard lock(s.backing_mu);
+    std::string why;
+    if (share_backing(s, ino, h)) {  // another open registered it meanwhile
+    } else if (!b) {
+        why = b.error().message;
+    } else if (s.lazy_opens.count(ino)) {
+        why = kOneIoMode;
+    } else if (int id = fuse_passthrough_open(req, b->fd); id > 0) {
+        h.backing_id = id;
+        s.backing[ino] = {id, 1, b->how, b->held};
+        return {};
+    } else {
+        why = "the kernel refused the backing file";
+    }
+    if (b && b->held) s.engine->release_backing(*h.file->file);  // not registered: not ours to hold
+    if (h.backing_id) return {};
+    lazy_open(s, h);
+    return why;
 }
 #endif
 
@@ -204,34 +267,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
             fi->direct_io = s.config.direct_io;
 #ifdef WEIGHTFS_HAVE_PASSTHROUGH
             if (s.passthrough && h->file->file->size() > 0) {
-                std::string why;
-                {
-                    std::lock_guard lock(s.backing_mu);
-                    if (auto it = s.backing.find(ino); it != s.backing.end()) {  // already open: its id
-                        h->backing_id = it->second.id;
-                        it->second.opens++;
-                    }
-                }
-                // Materializing takes up to seconds: no lock is held meanwhile, so the opens of
-                // other files and every release go on.
-                if (!h->backing_id) {
-                    if (auto b = s.engine->backing_for(*h->file); !b) {
-                        why = b.error().message;
-                    } else {
-                        std::lock_guard lock(s.backing_mu);
-                        if (auto it = s.backing.find(ino); it != s.backing.end()) {  // another open won
-                            h->backing_id = it->second.id;
-                            it->second.opens++;
-                            if (b->held) s.engine->release_backing(*h->file->file);
-                        } else if (int id = fuse_passthrough_open(req, b->fd); id > 0) {
-                            h->backing_id = id;
-                            s.backing[ino] = {id, 1, b->how, b->held};
-                        } else {
-                            why = "the kernel refused the backing file";
-                            if (b->held) s.engine->release_backing(*h->file->file);
-                        }
-                    }
-                }
+                const bool o_direct = (fi->flags & O_DIRECT) != 0;
+                const std::string why = open_passthrough(s, req, ino, *h, o_direct);
                 if (h->backing_id) {
                     fi->backing_id = h->backing_id;
                     fi->keep_cache = 0;  // never together with passthrough (the kernel answers EIO)
@@ -243,6 +280,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
                     }
                     s.engine->set_served(*h->file, how);
                 } else {
+                    if (o_direct) fi->direct_io = 1;  // no page cache, as asked
                     s.engine->set_served(*h->file, "lazy: " + why);
                     spdlog::warn("{}: passthrough not possible ({}); serving lazily", s.engine->tree().path_of(ino), why);
                 }

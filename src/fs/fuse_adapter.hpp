@@ -31,6 +31,10 @@ struct AdapterState {
         bool held = false;   // a backing tmpfs file, released to the engine with the id
     };
     std::map<uint64_t, Passthrough> backing;  // ino → its backing while open
+    // ino → its opens served lazily: the kernel keeps one io mode per inode (a passthrough open
+    // while a cached one is open, or the reverse, fails with EIO), so while these last, new
+    // opens of the file are served lazily too.
+    std::map<uint64_t, unsigned> lazy_opens;
     std::mutex handles_mu;     // guards handles (leaf lock)
     std::set<void*> handles;   // open file handles, freed at shutdown if the kernel never released them
     fuse_session* session = nullptr;  // for notifications (libfuse 3.14 cannot get it from a request)

@@ -74,6 +74,7 @@ class Reader(threading.Thread):
         self.rng = random.Random(seed)
         self.bytes = self.reads = 0
         self.errors = []
+        self.direct_buf = mmap.mmap(-1, 1 << 20)
 
     def check(self, path, off, got):
         want = self.expected[path][off:off + len(got)]
@@ -94,7 +95,9 @@ class Reader(threading.Thread):
                     try:
                         off = 0
                         while off < size:
-                            got = os.pread(fd, 1 << 20, off)
+                            # Page-aligned buffer and offsets, as O_DIRECT readers use: a file
+                            # passed through to its source follows the source filesystem's rules.
+                            got = self.direct_buf[:os.preadv(fd, [self.direct_buf], off)]
                             self.check(path, off, got)
                             if not got:
                                 break

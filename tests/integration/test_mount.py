@@ -921,6 +921,52 @@ class Passthrough(unittest.TestCase):
                 self.assertEqual((f1.read(), f2.read()), (want[1], want[2]))
             self.assertGreater(int(status(m.mnt)["read_requests"]), 0)
 
+    def test_a_file_open_lazily_is_not_passed_through_until_closed(self):
+        """The kernel keeps one io mode per file: a passthrough open while a lazily served open
+        of the same file is still open fails with EIO. With room for one file, B is served
+        lazily while A holds the room; once A is closed, a second open of B (still open lazily)
+        stays lazy and reads exact bytes; after B's opens are all closed it is passed through.
+        And an O_DIRECT open is never passed through to its source, whose filesystem would
+        refuse a buffer FUSE takes as it comes (EINVAL)."""
+        if not passthrough_built():
+            return
+        a, b = "r4/tiny-llama-Q4_K_S.gguf", "concat/split/tiny-llama-Q4_K_S.gguf"
+        want_a = read_bytes(os.path.join(REPACK, "tiny-llama-Q4_K_S-r4.gguf"))
+        want_b = read_bytes(os.path.join(SPLIT, "tiny-llama-Q4_K_S.merged.gguf"))
+
+        def served(m, rel):
+            text = read_bytes(m.path(".weightfs/status")).decode()
+            return re.search(r"open: /" + re.escape(rel) + r" x\d+ \((.*)\)", text).group(1)
+
+        with Mount(self.tmp, "cache=2M,serve=passthrough") as m:
+            fa = open(m.path(a), "rb")
+            self.assertEqual(served(m, a), "passthrough")
+            with open(m.path(b), "rb") as fb:
+                self.assertIn("does not fit the backing budget", served(m, b))
+                fa.close()  # the room is free now, but b is open lazily
+                with open(m.path(b), "rb") as fb2:
+                    self.assertEqual(fb2.read(), want_b)
+                    self.assertIn("open lazily already", served(m, b))
+                self.assertEqual(fb.read(), want_b)
+            with open(m.path(b), "rb") as fb:  # no lazy open left: passed through (a is evicted)
+                self.assertEqual(served(m, b), "passthrough")
+                self.assertEqual(fb.read(), want_b)
+            self.assertEqual(read_bytes(m.path(a)), want_a)
+            # An O_DIRECT open does not start a passthrough to the source (its filesystem's
+            # alignment rules would then apply: EINVAL for this unaligned read): served by the
+            # daemon, and while it is open a plain open is served lazily too (one io mode).
+            fd = os.open(m.path("concat/big.bin"), os.O_RDONLY | os.O_DIRECT)
+            try:
+                self.assertTrue(served(m, "concat/big.bin").startswith("lazy"), served(m, "concat/big.bin"))
+                self.assertEqual(os.pread(fd, 12345, 777), self.data[777:777 + 12345])
+                with open(m.path("concat/big.bin"), "rb") as plain:
+                    self.assertEqual(plain.read(), self.data)
+            finally:
+                os.close(fd)
+            with open(m.path("concat/big.bin"), "rb") as plain:
+                self.assertIn("passthrough to the source", served(m, "concat/big.bin"))
+                self.assertEqual(plain.read(), self.data)
+
     def test_unchanged_file_beyond_the_budget_is_passed_through_to_its_source(self):
         """serve=auto with a backing budget smaller than the files: a file that is one source
         file unchanged (concat/big.bin) is passed through to that source itself — no copy (the
