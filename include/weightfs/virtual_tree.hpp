@@ -39,6 +39,8 @@ public:
 
     const Node* get(uint64_t ino) const { return ino >= 1 && ino < nodes_.size() ? &nodes_[ino] : nullptr; }
     const Node* lookup(uint64_t dir, const std::string& name) const;
+    // The node at `path` ("a/b/c", relative to the root); 0 when there is none.
+    uint64_t find(const std::string& path) const;
     std::string path_of(uint64_t ino) const;
     size_t size() const { return nodes_.size() - 1; }
 

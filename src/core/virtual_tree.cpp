@@ -82,7 +82,7 @@ void VirtualTree::graft(const VirtualTree& other) {
     }
 }
 
-bool VirtualTree::set_next(const std::string& path, const std::string& next_name) {
+uint64_t VirtualTree::find(const std::string& path) const {
     uint64_t ino = kRoot;
     for (size_t from = 0; ino != 0 && from <= path.size();) {
         const size_t slash = std::min(path.find('/', from), path.size());
@@ -90,6 +90,11 @@ bool VirtualTree::set_next(const std::string& path, const std::string& next_name
         ino = n ? n->ino : 0;
         from = slash + 1;
     }
+    return ino;
+}
+
+bool VirtualTree::set_next(const std::string& path, const std::string& next_name) {
+    const uint64_t ino = find(path);
     Node* n = ino ? &nodes_[ino] : nullptr;
     if (!n || n->kind != NodeKind::File) return false;
     const Node* next = lookup(n->parent, next_name);

@@ -242,17 +242,7 @@ TEST(Engine, NextShardIsTheFollowingFileOfTheSameSet) {
                           "bf16/m/b-1-of-3.bin", "bf16/m/b-00002-of-3.bin", "bf16/m/model-of-00003.safetensors",
                           "bf16/m/config.json", "bf16/other/model-00002-of-00003.safetensors"})
         ASSERT_NE(t.add_file(p, file, "bf16"), 0u) << p;
-    auto at = [&](const std::string& path) {
-        uint64_t ino = VirtualTree::kRoot;
-        for (size_t a = 0, b; a < path.size(); a = b + 1) {
-            b = path.find('/', a);
-            if (b == std::string::npos) b = path.size();
-            const Node* n = t.lookup(ino, path.substr(a, b - a));
-            if (!n) return uint64_t{0};
-            ino = n->ino;
-        }
-        return ino;
-    };
+    auto at = [&](const std::string& path) { return t.find(path); };
     auto next = [&](const std::string& path) { return t.path_of(t.next_file(at(path))); };
     EXPECT_EQ(next("bf16/m/model-00001-of-00003.safetensors"), "/bf16/m/model-00002-of-00003.safetensors");
     EXPECT_EQ(next("bf16/m/model-00002-of-00003.safetensors"), "/bf16/m/model-00003-of-00003.safetensors");
@@ -263,6 +253,7 @@ TEST(Engine, NextShardIsTheFollowingFileOfTheSameSet) {
     EXPECT_EQ(t.next_file(at("bf16/m/model-of-00003.safetensors")), 0u);
     EXPECT_EQ(t.next_file(at("bf16/m/config.json")), 0u);
     EXPECT_EQ(t.next_file(at("bf16/m")), 0u);  // a directory
+    EXPECT_EQ(t.find("bf16/nothere/x"), 0u);
 }
 
 TEST(Engine, NextFileIsWhatTheViewDeclaredAndSurvivesTheGraft) {
@@ -280,8 +271,8 @@ TEST(Engine, NextFileIsWhatTheViewDeclaredAndSurvivesTheGraft) {
     ASSERT_NE(t.add_file("concat/x.bin", file, "concat"), 0u);  // the graft lands on other inode numbers
     t.graft(view);
     std::vector<std::string> walked;
-    const Node* n = t.lookup(t.lookup(t.lookup(VirtualTree::kRoot, "layers")->ino, "m")->ino, "embed.safetensors");
-    for (uint64_t ino = n->ino; ino != 0; ino = t.next_file(ino)) walked.push_back(t.get(ino)->name);
+    ASSERT_NE(t.find("layers/m/embed.safetensors"), 0u);
+    for (uint64_t ino = t.find("layers/m/embed.safetensors"); ino != 0; ino = t.next_file(ino)) walked.push_back(t.get(ino)->name);
     EXPECT_EQ(walked, (std::vector<std::string>{"embed.safetensors", "0.safetensors", "1.safetensors", "2.safetensors",
                                                 "head.safetensors"}));
 }
