@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -145,6 +146,9 @@ private:
     // materialized in the background while the consumer reads this one (loaders open shards
     // in order): its open then finds it ready, or waits only for the rest.
     void materialize_ahead(uint64_t ino);
+    // Runs work(next's file) on the pool unless a job for `next` is under way (the one
+    // bookkeeping of both kinds of ahead work: ahead_, the count in status).
+    void run_ahead(const Node& next, std::function<void(const VirtualFile&)> work);
     // Served lazily: the first read of a file fills the cache with the start of the file a
     // loader reads after it (a quarter of the cache at most; ranges copied unchanged are read
     // ahead in the source instead), on one worker, while the consumer works on this one.

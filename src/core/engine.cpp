@@ -192,58 +192,57 @@ Result<std::string> Engine::symlink_target(uint64_t ino) {
     return path;
 }
 
+void Engine::run_ahead(const Node& next, std::function<void(const VirtualFile&)> work) {
+    {
+        std::lock_guard lock(open_mu_);
+        if (!ahead_.insert(next.ino).second) return;  // under way
+    }
+    stats_.ahead.fetch_add(1, std::memory_order_relaxed);
+    pool_->submit([this, ino = next.ino, file = next.file, work = std::move(work)] {
+        work(*file);
+        std::lock_guard lock(open_mu_);
+        ahead_.erase(ino);
+    });
+}
+
 void Engine::materialize_ahead(uint64_t ino) {
     const Node* next = tree_.get(tree_.next_file(ino));
     if (!next) return;
     if (hugetlb_ ? !symlinked(*next->file) || hugetlb_->holds(next->file->id())
                  : next->file->size() > store_->budget() || store_->holds(next->file->id()))
         return;  // never from here, or ready already
-    {
-        std::lock_guard lock(open_mu_);
-        if (!ahead_.insert(next->ino).second) return;  // under way
-    }
-    stats_.ahead.fetch_add(1, std::memory_order_relaxed);
-    pool_->submit([this, ino = next->ino, file = next->file] {
+    run_ahead(*next, [this](const VirtualFile& file) {
         Progress go_on = [this](uint64_t) { return !stopping_.load(std::memory_order_relaxed); };
         // A failure (no room left, say) is not logged here: the file's own open meets it again
         // and reports it there.
-        if (hugetlb_) (void)hugetlb_->file(*file, *pool_, config_.threads, go_on);
-        else if (store_->file(*file, *pool_, config_.threads, go_on)) store_->release(file->id());
-        std::lock_guard lock(open_mu_);
-        ahead_.erase(ino);
+        if (hugetlb_) (void)hugetlb_->file(file, *pool_, config_.threads, go_on);
+        else if (store_->file(file, *pool_, config_.threads, go_on)) store_->release(file.id());
     });
 }
 
 void Engine::warm_ahead(uint64_t ino) {
     const Node* next = tree_.get(tree_.next_file(ino));
     if (!next || next->file->size() == 0) return;
-    {
-        std::lock_guard lock(open_mu_);
-        if (!ahead_.insert(next->ino).second) return;
-    }
-    stats_.ahead.fetch_add(1, std::memory_order_relaxed);
-    pool_->submit([this, ino = next->ino, file = next->file] {
+    run_ahead(*next, [this](const VirtualFile& file) {
         const uint64_t chunk = config_.chunk_size;
-        const uint64_t chunks = std::min((file->size() + chunk - 1) / chunk, std::max<uint64_t>(1, cache_->slots() / 4));
+        const uint64_t chunks = std::min((file.size() + chunk - 1) / chunk, std::max<uint64_t>(1, cache_->slots() / 4));
         std::vector<iovec> iov;
         std::vector<const SourceFile*> sources;
         for (uint64_t c = 0; c < chunks && !stopping_.load(std::memory_order_relaxed); ++c) {
-            const uint64_t off = c * chunk, len = std::min(chunk, file->size() - off);
+            const uint64_t off = c * chunk, len = std::min(chunk, file.size() - off);
             iov.clear();
             sources.clear();
-            if (config_.verbatim != Verbatim::Cached && file->map_range(off, static_cast<size_t>(len), iov, sources, kMaxMappedIov)) {
+            if (config_.verbatim != Verbatim::Cached && file.map_range(off, static_cast<size_t>(len), iov, sources, kMaxMappedIov)) {
                 // Read from the source's own pages: have the kernel read them in now (no
                 // page is mapped here by this).
                 for (const iovec& v : iov) {
                     const auto at = reinterpret_cast<uintptr_t>(v.iov_base) & ~uintptr_t{4095};
                     ::madvise(reinterpret_cast<void*>(at), reinterpret_cast<uintptr_t>(v.iov_base) + v.iov_len - at, MADV_WILLNEED);
                 }
-            } else if (auto pin = cache_->get(*file, c); !pin) {
+            } else if (auto pin = cache_->get(file, c); !pin) {
                 break;  // its own read meets the error again and reports it
             }
         }
-        std::lock_guard lock(open_mu_);
-        ahead_.erase(ino);
     });
 }
 
