@@ -57,18 +57,18 @@ void lazy_open(AdapterState& s, Handle& h) {
 
 constexpr const char* kOneIoMode = "open lazily already, and the kernel keeps one io mode per file";
 
-// With backing_mu held: this open shares the file's registered backing. While a file has one,
-// the kernel takes no other kind of open of it (EIO), O_DIRECT ones included.
-bool share_backing(AdapterState& s, uint64_t ino, Handle& h) {
+// With backing_mu held: this open shares the file's registered backing (nullptr: it has none).
+// While a file has one, the kernel takes no other kind of open of it (EIO), O_DIRECT ones included.
+const AdapterState::Passthrough* share_backing(AdapterState& s, uint64_t ino, Handle& h) {
     auto it = s.backing.find(ino);
-    if (it == s.backing.end()) return false;
+    if (it == s.backing.end()) return nullptr;
     h.backing_id = it->second.id;
     it->second.opens++;
-    return true;
+    return &it->second;
 }
 
 // How an open is served once the kernel takes passthrough: sets h.backing_id (the file
-// materialized, or its source), or returns why it is served lazily. The kernel keeps one io
+// materialized, or its source) and returns how, for status; or returns why it is served lazily. The kernel keeps one io
 // mode per inode — a passthrough open while a page-cache open of the file is open, or the
 // reverse, fails with EIO — so lazily served opens are counted, and decide later ones (O_DIRECT
 // ones too: the kernel applies an open's mode when the opener gets the reply, which can be after
@@ -77,7 +77,7 @@ bool share_backing(AdapterState& s, uint64_t ino, Handle& h) {
 std::string open_passthrough(AdapterState& s, fuse_req_t req, uint64_t ino, Handle& h, bool o_direct) {
     {
         std::lock_guard lock(s.backing_mu);
-        if (share_backing(s, ino, h)) return {};
+        if (auto p = share_backing(s, ino, h)) return p->how;
         if (s.lazy_opens.count(ino)) {
             lazy_open(s, h);
             return kOneIoMode;
@@ -87,23 +87,23 @@ std::string open_passthrough(AdapterState& s, fuse_req_t req, uint64_t ino, Hand
     // files and every release go on.
     auto b = s.engine->backing_for(*h.file, o_direct);
     std::lock_guard lock(s.backing_mu);
-    std::string why;
-    if (share_backing(s, ino, h)) {  // another open registered it meanwhile
+    std::string how;  // or why not
+    if (auto p = share_backing(s, ino, h)) {  // another open registered it meanwhile
+        how = p->how;
     } else if (!b) {
-        why = b.error().message;
+        how = b.error().message;
     } else if (s.lazy_opens.count(ino)) {
-        why = kOneIoMode;
+        how = kOneIoMode;
     } else if (int id = fuse_passthrough_open(req, b->fd); id > 0) {
         h.backing_id = id;
         s.backing[ino] = {id, 1, b->how, b->held};
-        return {};
+        return b->how;
     } else {
-        why = "the kernel refused the backing file";
+        how = "the kernel refused the backing file";
     }
     if (b && b->held) s.engine->release_backing(*h.file->file);  // not registered: not ours to hold
-    if (h.backing_id) return {};
-    lazy_open(s, h);
-    return why;
+    if (!h.backing_id) lazy_open(s, h);
+    return how;
 }
 #endif
 
@@ -268,21 +268,16 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 #ifdef WEIGHTFS_HAVE_PASSTHROUGH
             if (s.passthrough && h->file->file->size() > 0) {
                 const bool o_direct = (fi->flags & O_DIRECT) != 0;
-                const std::string why = open_passthrough(s, req, ino, *h, o_direct);
+                const std::string how = open_passthrough(s, req, ino, *h, o_direct);  // or why not
                 if (h->backing_id) {
                     fi->backing_id = h->backing_id;
                     fi->keep_cache = 0;  // never together with passthrough (the kernel answers EIO)
                     fi->direct_io = 0;
-                    std::string how;
-                    {
-                        std::lock_guard lock(s.backing_mu);
-                        how = s.backing[ino].how;
-                    }
                     s.engine->set_served(*h->file, how);
                 } else {
                     if (o_direct) fi->direct_io = 1;  // no page cache, as asked
-                    s.engine->set_served(*h->file, "lazy: " + why);
-                    spdlog::warn("{}: passthrough not possible ({}); serving lazily", s.engine->tree().path_of(ino), why);
+                    s.engine->set_served(*h->file, "lazy: " + how);
+                    spdlog::warn("{}: passthrough not possible ({}); serving lazily", s.engine->tree().path_of(ino), how);
                 }
             }
 #endif
