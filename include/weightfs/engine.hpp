@@ -113,10 +113,14 @@ public:
     void release_backing(const VirtualFile& f);
     bool passthrough_wanted() const { return config_.serve == Serve::Auto || config_.serve == Serve::Passthrough; }
     void set_served(OpenFile& f, std::string how);
-    // serve=hugetlb: whether this file is shown as a symlink into hugetlbfs, and its target
-    // (materialized on first call; an error when the pool or budget cannot hold it).
-    bool symlinked(const VirtualFile& f) const { return hugetlb_ && hugetlb_->fits(f.size()); }
-    std::string symlink_target_for(const VirtualFile& f) const { return hugetlb_->path_for(f); }
+    // serve=hugetlb: whether this node is shown as a symlink into hugetlbfs, and its target,
+    // materialized on first call. When the pool cannot hold it now (used up by files consumers
+    // still hold, or reserved too small) the target is the file's alias under .weightfs/lazy/,
+    // served lazily, and the next resolution tries the pool again.
+    bool symlinked(const Node& n) const {
+        return hugetlb_ && n.kind == NodeKind::File && !tree_.is_alias(n.ino) && hugetlb_->fits(n.file->size());
+    }
+    size_t symlink_size(const Node& n);  // the length of the target it resolved to last
     Result<std::string> symlink_target(uint64_t ino);
 
     // Serves [offset, offset+len) clipped to the file's size; an error maps to an errno.
@@ -157,6 +161,8 @@ private:
     Result<bool> preload_materialized(const VirtualFile& file, bool passthrough);
     void preload_chunks(const std::string& path, const VirtualFile& file);
     void log_read_error(const std::string& path, const Error& e);
+    void log_warning(const std::string& path, const std::string& message);
+    bool log_due(const std::string& path);  // at most one line per path and second
     // Counts a read that fails with EIO to the reader, and logs it (rate-limited).
     void read_failed(uint64_t ino, const Error& e);
     // Where every reader's prefetch window starts, and returns to after a seek.
@@ -179,7 +185,8 @@ private:
     std::mutex open_mu_;  // guards open_counts_ (leaf lock: nothing else is taken under it)
     std::map<uint64_t, unsigned> open_counts_;
     std::map<uint64_t, std::string> served_;  // ino → how its latest open is served
-    std::map<uint64_t, std::string> symlinks_;  // ino → hugetlbfs file it resolved to
+    std::map<uint64_t, std::string> symlinks_;  // ino → what it resolved to last (hugetlbfs file or lazy alias)
+    std::map<uint64_t, std::string> symlinks_lazy_;  // ino → why its last resolution was the lazy alias
     std::set<uint64_t> ahead_;                  // files being made or warmed ahead (one job each at a time)
     std::mutex log_mu_;   // guards last_log_ (leaf lock)
     std::map<std::string, std::chrono::steady_clock::time_point> last_log_;

@@ -38,7 +38,10 @@ public:
     Result<std::string> file(const VirtualFile& file, WorkerPool& pool, unsigned threads, const Progress& progress = {},
                      Eviction eviction = Eviction::Allowed);
     // Whether a file of this size is ever served from here (else it stays a lazy file).
-    bool fits(uint64_t size) const { return size > 0 && round_up(size) <= budget_; }
+    bool fits(uint64_t size) const { return fits(size, budget_, page_); }
+    static bool fits(uint64_t size, uint64_t budget, uint64_t page) {
+        return size > 0 && size <= budget && (size + page - 1) / page * page <= budget;
+    }
     // The path a file will have (known before it is materialized; symlink sizes use it).
     std::string path_for(const VirtualFile& file) const;
 

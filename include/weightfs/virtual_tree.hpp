@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -56,11 +58,22 @@ public:
     // it; 0 when there is none.
     uint64_t next_file(uint64_t ino) const;
 
-    // Every regular virtual file with its path (for preload and the models listing).
+    // Every regular virtual file with its path (for preload and statfs), aliases left out.
     std::vector<std::pair<std::string, VirtualFilePtr>> files() const;
+
+    // Shows every file `which` picks a second time, as a regular file at `under`/<its path>
+    // (same VirtualFile, view and declared order): serve=hugetlb's symlinks point there when
+    // the pool cannot hold a file, so it is served lazily instead of failing. Called once, after
+    // everything else is added: the aliases are the inodes from there on.
+    void add_aliases(const std::string& under, const std::function<bool(const VirtualFile&)>& which);
+    bool is_alias(uint64_t ino) const { return ino >= alias_start_; }
+    // The path of the alias of the file at `path`, relative to that file's directory.
+    std::string alias_target(uint64_t ino) const;
 
 private:
     std::vector<Node> nodes_;  // index = ino; [0] unused
+    uint64_t alias_start_ = std::numeric_limits<uint64_t>::max();
+    std::string alias_dir_;
 };
 
 }  // namespace wfs

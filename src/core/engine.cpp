@@ -71,6 +71,10 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
     for (const auto& p : e->catalog_.problems) spdlog::warn("skipped {} at offset {}: {}", p.file, p.offset, p.reason);
     for (const auto& p : e->report_.problems)
         spdlog::warn("{}/: skipped {} at offset {}: {}", p.where, p.file, p.offset, p.reason);
+    if (config.serve == Serve::Hugetlb) {
+        const uint64_t page = config.arena.hugepage_size, budget = config.arena.bytes / page * page;
+        e->tree_.add_aliases(".weightfs/lazy", [&](const VirtualFile& f) { return HugetlbStore::fits(f.size(), budget, page); });
+    }
     if (e->config_.threads == 0) e->config_.threads = std::max(1u, std::thread::hardware_concurrency());
     if (e->config_.fuse_threads == 0) e->config_.fuse_threads = 10;
     return e;
@@ -180,16 +184,32 @@ void Engine::set_served(OpenFile& f, std::string how) {
 
 Result<std::string> Engine::symlink_target(uint64_t ino) {
     const Node* n = tree_.get(ino);
-    if (!n || n->kind != NodeKind::File || !symlinked(*n->file)) return make_error(EINVAL, "not a symlink");
+    if (!n || !symlinked(*n)) return make_error(EINVAL, "not a symlink");
     auto path = hugetlb_->file(*n->file, *pool_, config_.threads + 1);
+    if (!path && (path.error().code == ENOSPC || path.error().code == ENOMEM)) {
+        // No room in the pool now: the bytes are served lazily rather than refused.
+        log_warning(tree_.path_of(ino), "served lazily through " + tree_.alias_target(ino) + ": " + path.error().message);
+        std::lock_guard lock(open_mu_);
+        symlinks_lazy_[ino] = path.error().message;
+        return symlinks_[ino] = tree_.alias_target(ino);
+    }
     if (!path) {
         read_failed(ino, path.error());
         return path.error();
     }
     materialize_ahead(ino);
     std::lock_guard lock(open_mu_);
+    symlinks_lazy_.erase(ino);
     symlinks_[ino] = *path;
     return path;
+}
+
+size_t Engine::symlink_size(const Node& n) {
+    {
+        std::lock_guard lock(open_mu_);
+        if (auto it = symlinks_.find(n.ino); it != symlinks_.end()) return it->second.size();
+    }
+    return hugetlb_->path_for(*n.file).size();
 }
 
 void Engine::run_ahead(const Node& next, std::function<void(const VirtualFile&)> work) {
@@ -208,7 +228,7 @@ void Engine::run_ahead(const Node& next, std::function<void(const VirtualFile&)>
 void Engine::materialize_ahead(uint64_t ino) {
     const Node* next = tree_.get(tree_.next_file(ino));
     if (!next) return;
-    if (hugetlb_ ? !symlinked(*next->file) || hugetlb_->holds(next->file->id())
+    if (hugetlb_ ? !symlinked(*next) || hugetlb_->holds(next->file->id())
                  : next->file->size() > store_->budget() || store_->holds(next->file->id()))
         return;  // never from here, or ready already
     run_ahead(*next, [this](const VirtualFile& file) {
@@ -256,15 +276,21 @@ void Engine::read_failed(uint64_t ino, const Error& e) {
     log_read_error(tree_.path_of(ino), e);
 }
 
-void Engine::log_read_error(const std::string& path, const Error& e) {
+bool Engine::log_due(const std::string& path) {
     auto now = std::chrono::steady_clock::now();
-    {
-        std::lock_guard lock(log_mu_);
-        auto& last = last_log_[path];
-        if (now - last < std::chrono::seconds(1)) return;
-        last = now;
-    }
-    spdlog::error("serving {} failed: {} (EIO to the reader)", path, e.message);
+    std::lock_guard lock(log_mu_);
+    auto& last = last_log_[path];
+    if (now - last < std::chrono::seconds(1)) return false;
+    last = now;
+    return true;
+}
+
+void Engine::log_read_error(const std::string& path, const Error& e) {
+    if (log_due(path)) spdlog::error("serving {} failed: {} (EIO to the reader)", path, e.message);
+}
+
+void Engine::log_warning(const std::string& path, const std::string& message) {
+    if (log_due(path)) spdlog::warn("{}: {}", path, message);
 }
 
 Result<ReadReply> Engine::read(OpenFile& f, uint64_t offset, size_t len) {
@@ -434,7 +460,7 @@ Result<bool> Engine::preload_materialized(const VirtualFile& file, bool passthro
         return r;
     };
     if (hugetlb_) {
-        if (!symlinked(file)) return false;
+        if (!hugetlb_->fits(file.size())) return false;
         auto path = hugetlb_->file(file, *pool_, config_.threads, progress, Eviction::Never);
         return finish(path ? Result<bool>(true) : Result<bool>(path.error()));
     }
@@ -523,7 +549,11 @@ std::string Engine::status_text() {
         auto how = served_.find(ino);
         o << "open: " << escape_name(tree_.path_of(ino)) << " x" << count << " (" << (how == served_.end() ? "lazy" : how->second) << ")\n";
     }
-    for (auto& [ino, target] : symlinks_) o << "symlink: " << escape_name(tree_.path_of(ino)) << " -> " << target << " (hugetlb)\n";
+    for (auto& [ino, target] : symlinks_) {
+        auto lazy = symlinks_lazy_.find(ino);
+        o << "symlink: " << escape_name(tree_.path_of(ino)) << " -> " << escape_name(target)
+          << (lazy == symlinks_lazy_.end() ? " (hugetlb)" : " (lazy: " + lazy->second + ")") << "\n";
+    }
     return o.str();
 }
 

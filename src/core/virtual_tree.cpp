@@ -118,9 +118,29 @@ uint64_t VirtualTree::next_file(uint64_t ino) const {
 
 std::vector<std::pair<std::string, VirtualFilePtr>> VirtualTree::files() const {
     std::vector<std::pair<std::string, VirtualFilePtr>> out;
-    for (size_t i = 2; i < nodes_.size(); ++i)
+    for (size_t i = 2; i < nodes_.size() && !is_alias(i); ++i)
         if (nodes_[i].kind == NodeKind::File) out.push_back({path_of(i).substr(1), nodes_[i].file});
     return out;
+}
+
+void VirtualTree::add_aliases(const std::string& under, const std::function<bool(const VirtualFile&)>& which) {
+    const size_t end = nodes_.size();
+    alias_dir_ = under;
+    ensure_dir(under, "");
+    alias_start_ = nodes_.size();
+    for (size_t i = 2; i < end; ++i) {
+        if (nodes_[i].kind != NodeKind::File || !which(*nodes_[i].file)) continue;
+        const Node n = nodes_[i];  // add() may move nodes_
+        if (uint64_t ino = add_file(under + path_of(i), n.file, n.view)) nodes_[ino].next = n.next;
+    }
+}
+
+std::string VirtualTree::alias_target(uint64_t ino) const {
+    const std::string path = path_of(ino);  // "/view/dir/name"
+    std::string up;
+    for (size_t i = 1; i < path.size(); ++i)
+        if (path[i] == '/') up += "../";
+    return up + alias_dir_ + path;
 }
 
 }  // namespace wfs

@@ -145,9 +145,9 @@ void fill_attr(AdapterState& s, const Node& n, struct stat& st) {
         case NodeKind::File:
             st.st_nlink = 1;
             st.st_mtim.tv_sec = st.st_ctim.tv_sec = st.st_atim.tv_sec = n.file->mtime();
-            if (s.engine->symlinked(*n.file)) {  // serve=hugetlb
+            if (s.engine->symlinked(n)) {  // serve=hugetlb
                 st.st_mode = S_IFLNK | 0777;
-                st.st_size = static_cast<off_t>(s.engine->symlink_target_for(*n.file).size());
+                st.st_size = static_cast<off_t>(s.engine->symlink_size(n));
                 break;
             }
             st.st_mode = S_IFREG | (n.file->mode() & 0555);
@@ -230,9 +230,7 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
             struct stat st {};
             const Node* n = s.engine->tree().get(entries[i].second);
             st.st_ino = entries[i].second;
-            st.st_mode = n && n->kind == NodeKind::Directory                            ? S_IFDIR
-                         : n && n->kind == NodeKind::File && s.engine->symlinked(*n->file) ? S_IFLNK
-                                                                                          : S_IFREG;
+            st.st_mode = n && n->kind == NodeKind::Directory ? S_IFDIR : n && s.engine->symlinked(*n) ? S_IFLNK : S_IFREG;
             size_t need = fuse_add_direntry(req, buf.data() + used, size - used, entries[i].first.c_str(), &st,
                                             static_cast<off_t>(i + 1));
             if (need > size - used) break;

@@ -1018,8 +1018,8 @@ def hugetlb_mounts(under):
 class HugetlbServe(unittest.TestCase):
     """serve=hugetlb: view files that fit cache= are symlinks to files materialized on first use in
     a hugetlbfs the daemon mounts (hugecp on demand): exact sizes and bytes, the consumer's mmap on
-    explicit 2 MiB pages, larger files still lazy, a pool too small is EIO with a reason, and
-    nothing left behind — not even after kill -9 (the next start removes it)."""
+    explicit 2 MiB pages, larger files still lazy, a file the pool cannot hold served lazily
+    through its alias under .weightfs/lazy/ (with the reason), and nothing left behind — not even after kill -9 (the next start removes it)."""
 
     POOL = "/proc/sys/vm/nr_hugepages"
 
@@ -1126,8 +1126,9 @@ print(re.search(r"KernelPageSize:\\s+(\\d+)", block).group(1),
         """Room for two shards (two 2 MiB pages): resolving the three shards in turn, twice, gets
         every one into hugetlbfs — the least recently resolved file is unlinked for the next
         (after its one-second grace) — byte-identical. With two evicted files still held open by
-        the consumer their pages stay taken: the third is EIO with the reason, then made once
-        they are closed."""
+        the consumer their pages stay taken: the third cannot be made until
+        they are closed: meanwhile the third's link points at its lazy alias, with the reason
+        logged, and reads the same bytes through FUSE; once they are closed it is made."""
         exp = os.path.join(DATA, "fp8", "deepseek-tiny.expected")
         want = {k: read_bytes(os.path.join(exp, f"model-0000{k}-of-00003.safetensors")) for k in (1, 2, 3)}
         shard = "bf16/deepseek-tiny/model-0000{}-of-00003.safetensors"
@@ -1142,21 +1143,42 @@ print(re.search(r"KernelPageSize:\\s+(\\d+)", block).group(1),
             self.assertLessEqual(len(os.listdir(store)), 2)
             self.assertEqual(int(st["read_requests"]), 0)
             with open(m.path(shard.format(1)), "rb") as f1, open(m.path(shard.format(2)), "rb") as f2:
-                with self.assertRaises(OSError) as cm:
-                    os.readlink(m.path(shard.format(3)))
-                self.assertEqual(cm.exception.errno, errno.EIO)
+                alias = "../../.weightfs/lazy/bf16/deepseek-tiny/model-00003-of-00003.safetensors"
+                self.assertEqual(os.readlink(m.path(shard.format(3))), alias)
+                requests = int(status(m.mnt)["read_requests"])
+                self.assertEqual(read_bytes(m.path(shard.format(3))), want[3])  # lazily, through FUSE
+                self.assertGreater(int(status(m.mnt)["read_requests"]), requests)
                 self.assertIn("an evicted file a consumer still holds keeps its pages", m.log_text())
+                self.assertIn("served lazily through " + alias, m.log_text())
+                text = read_bytes(m.path(".weightfs/status")).decode()
+                self.assertIn(f"symlink: /{shard.format(3)} -> {alias} (lazy: ", text)
                 self.assertEqual((f1.read(), f2.read()), (want[1], want[2]))  # the holders still read theirs
+            self.assertTrue(os.readlink(m.path(shard.format(3))).startswith(store + "/"))
             self.assertEqual(read_bytes(m.path(shard.format(3))), want[3])
+            self.assertIn(f"symlink: /{shard.format(3)} -> {store}/", read_bytes(m.path(".weightfs/status")).decode())
         self.assertEqual(meminfo("HugePages_Total"), self.before)
 
-    def test_pool_too_small_is_eio_with_a_reason(self):
-        with Mount(self.src, self.options(1), expect_errors=True) as m:
+    def test_pool_too_small_serves_lazily_with_a_reason(self):
+        """A pool of one page for a budget of four: the first file fits, the next cannot be made
+        (the pool, not the budget, is short) — its link points at its alias under .weightfs/lazy/,
+        a regular file served lazily with the same bytes, and the log says why. The aliases are
+        not offered to preload= and keep the view's declared reading order."""
+        with Mount(self.src, self.options(1) + ",preload=*", expect_errors=True) as m:
+            wait_preloaded(m.mnt)
             self.assertEqual(read_bytes(m.path("r4/tiny-llama-Q8_0.gguf")), read_bytes(os.path.join(REPACK, "tiny-llama-Q8_0-r4.gguf")))
-            with self.assertRaises(OSError) as cm:
-                os.readlink(m.path("r4/tiny-llama-Q4_K_S.gguf"))
-            self.assertEqual(cm.exception.errno, errno.EIO)
+            link = m.path("r4/tiny-llama-Q4_K_S.gguf")
+            self.assertEqual(os.readlink(link), "../.weightfs/lazy/r4/tiny-llama-Q4_K_S.gguf")
+            self.assertEqual(read_bytes(link), read_bytes(os.path.join(REPACK, "tiny-llama-Q4_K_S-r4.gguf")))
+            alias = m.path(".weightfs/lazy/r4/tiny-llama-Q4_K_S.gguf")
+            self.assertTrue(stat.S_ISREG(os.lstat(alias).st_mode))
+            self.assertEqual(os.path.realpath(link), alias)
+            self.assertLessEqual({"bf16", "concat", "r4"}, set(os.listdir(m.path(".weightfs/lazy"))))
+            self.assertFalse(os.path.exists(m.path(".weightfs/lazy/concat/big.bin")))  # never a symlink: no alias
             self.assertIn("reserve more with reserve_hugepages=N", m.log_text())
+            self.assertIn("served lazily through ../.weightfs/lazy/r4/tiny-llama-Q4_K_S.gguf", m.log_text())
+            shown = sum(len(files) for d, _, files in os.walk(m.mnt) if not os.path.relpath(d, m.mnt).startswith(".weightfs"))
+            self.assertIn(f"preload '*': {shown} files", m.log_text())  # not their aliases too
+            self.assertEqual(int(status(m.mnt)["read_errors"]), 0)
 
     def test_kill9_leaves_a_mount_the_next_start_removes(self):
         mnt = os.path.join(self.tmp, "mnt")

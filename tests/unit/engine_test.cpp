@@ -276,3 +276,36 @@ TEST(Engine, NextFileIsWhatTheViewDeclaredAndSurvivesTheGraft) {
     EXPECT_EQ(walked, (std::vector<std::string>{"embed.safetensors", "0.safetensors", "1.safetensors", "2.safetensors",
                                                 "head.safetensors"}));
 }
+
+TEST(Engine, LazyAliasesMirrorThePickedFilesAndKeepTheirOrder) {
+    // serve=hugetlb's fallback: a second, regular entry for each file that may be a symlink.
+    VirtualTree t;
+    auto small = std::make_shared<VirtualFile>("f", std::vector<Extent>{}, 0, std::vector<std::string>{});
+    auto large = std::make_shared<VirtualFile>("g", std::vector<Extent>{}, 0, std::vector<std::string>{});
+    const std::vector<std::string> order{"embed", "0", "1", "head"};
+    for (const auto& stem : order) ASSERT_NE(t.add_file("layers/m/" + stem + ".safetensors", small, "layers"), 0u);
+    for (size_t i = 0; i + 1 < order.size(); ++i) ASSERT_TRUE(t.set_next("layers/m/" + order[i] + ".safetensors", order[i + 1] + ".safetensors"));
+    const uint64_t big = t.add_file("concat/big.bin", large, "concat");
+    const uint64_t top = t.add_file("top.bin", small, "");
+    const size_t before = t.files().size();
+    t.ensure_dir(".weightfs", "");
+    t.add_aliases(".weightfs/lazy", [&](const VirtualFile& f) { return &f == small.get(); });
+
+    EXPECT_EQ(t.files().size(), before);  // aliases are not offered to preload or statfs
+    EXPECT_EQ(t.find(".weightfs/lazy/concat/big.bin"), 0u);  // not picked
+    const uint64_t alias = t.find(".weightfs/lazy/layers/m/0.safetensors");
+    ASSERT_NE(alias, 0u);
+    EXPECT_TRUE(t.is_alias(alias));
+    EXPECT_EQ(t.get(alias)->file, small);
+    EXPECT_EQ(t.get(alias)->view, "layers");
+    EXPECT_FALSE(t.is_alias(t.find("layers/m/0.safetensors")));
+    EXPECT_FALSE(t.is_alias(big));
+    EXPECT_EQ(t.alias_target(t.find("layers/m/0.safetensors")), "../../.weightfs/lazy/layers/m/0.safetensors");
+    EXPECT_EQ(t.alias_target(top), ".weightfs/lazy/top.bin");
+    std::vector<std::string> walked;
+    for (uint64_t ino = t.find(".weightfs/lazy/layers/m/embed.safetensors"); ino != 0; ino = t.next_file(ino)) {
+        EXPECT_TRUE(t.is_alias(ino));
+        walked.push_back(t.get(ino)->name);
+    }
+    EXPECT_EQ(walked, (std::vector<std::string>{"embed.safetensors", "0.safetensors", "1.safetensors", "head.safetensors"}));
+}
