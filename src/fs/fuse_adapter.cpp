@@ -1,4 +1,5 @@
 #include "fs/fuse_adapter.hpp"
+#include "fs/requester.hpp"
 
 #include <sys/ioctl.h>
 #include <sys/statvfs.h>
@@ -240,10 +241,12 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
     });
 }
 
-// serve=hugetlb: resolving the link materializes the file into hugetlbfs (once).
+// serve=hugetlb: following the link materializes the file into hugetlbfs (once); reading its
+// text does not (`ls -l` of a model directory would otherwise convert every file in it).
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
     guarded(req, "readlink", [&] {
-        auto target = state(req).engine->symlink_target(ino);
+        const auto how = reading_link_text(fuse_req_ctx(req)->pid) ? Engine::Link::Text : Engine::Link::Follow;
+        auto target = state(req).engine->symlink_target(ino, how);
         if (!target) return (void)fuse_reply_err(req, target.error().code == EINVAL ? EINVAL : EIO);
         fuse_reply_readlink(req, target->c_str());
     });

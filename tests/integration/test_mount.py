@@ -1061,10 +1061,10 @@ class HugetlbServe(unittest.TestCase):
             self.assertEqual(read_bytes(m.path("concat/big.bin")), self.big)
             for path, ref in refs.items():
                 self.assertTrue(stat.S_ISLNK(os.lstat(m.path(path)).st_mode), path)
+                want = read_bytes(ref)
+                self.assertEqual(os.stat(m.path(path)).st_size, len(want), path)  # following it materializes it
                 target = os.readlink(m.path(path))
                 self.assertTrue(target.startswith(store[0] + "/"), target)
-                want = read_bytes(ref)
-                self.assertEqual(os.stat(m.path(path)).st_size, len(want), path)
                 self.assertEqual(read_bytes(m.path(path)), want, path)
             # A consumer's mmap: explicit 2 MiB hugetlb pages.
             probe = subprocess.run([sys.executable, "-c", f"""
@@ -1110,7 +1110,7 @@ print(re.search(r"KernelPageSize:\\s+(\\d+)", block).group(1),
         shard = "bf16/deepseek-tiny/model-0000{}-of-00003.safetensors"
         with Mount(self.src, self.options(4)) as m:
             store = hugetlb_mounts(self.dir)[0]
-            os.readlink(m.path(shard.format(1)))  # resolving the link materializes shard 1
+            os.stat(m.path(shard.format(1)))  # following the link materializes shard 1
             deadline = time.time() + 10
             while status(m.mnt)["shards_ahead"] != "1" or len(os.listdir(store)) < 2:
                 self.assertLess(time.time(), deadline, "shard 2 was not materialized ahead")
@@ -1136,8 +1136,8 @@ print(re.search(r"KernelPageSize:\\s+(\\d+)", block).group(1),
             store = hugetlb_mounts(self.dir)[0]
             for rnd in range(2):
                 for k in (1, 2, 3):
-                    self.assertTrue(os.readlink(m.path(shard.format(k))).startswith(store + "/"))
                     self.assertEqual(read_bytes(m.path(shard.format(k))), want[k], f"round {rnd}, shard {k}")
+                    self.assertTrue(os.readlink(m.path(shard.format(k))).startswith(store + "/"))
             st = status(m.mnt)
             self.assertGreaterEqual(int(re.search(r"(\d+) evicted\)", st["serve"]).group(1)), 3, st["serve"])
             self.assertLessEqual(len(os.listdir(store)), 2)
@@ -1153,10 +1153,30 @@ print(re.search(r"KernelPageSize:\\s+(\\d+)", block).group(1),
                 text = read_bytes(m.path(".weightfs/status")).decode()
                 self.assertIn(f"symlink: /{shard.format(3)} -> {alias} (lazy: ", text)
                 self.assertEqual((f1.read(), f2.read()), (want[1], want[2]))  # the holders still read theirs
-            self.assertTrue(os.readlink(m.path(shard.format(3))).startswith(store + "/"))
             self.assertEqual(read_bytes(m.path(shard.format(3))), want[3])
+            self.assertTrue(os.readlink(m.path(shard.format(3))).startswith(store + "/"))
             self.assertIn(f"symlink: /{shard.format(3)} -> {store}/", read_bytes(m.path(".weightfs/status")).decode())
         self.assertEqual(meminfo("HugePages_Total"), self.before)
+
+    def test_reading_a_links_text_materializes_nothing(self):
+        """`ls -l` reads every link's text (readlink(2)): that must not convert the directory.
+        Reading the text answers the alias under .weightfs/lazy/ (the same bytes, so realpath()
+        users read correct ones) until the file is materialized — by following the link (open,
+        stat) — and the hugetlbfs file after."""
+        path = "r4/tiny-llama-Q4_K_S.gguf"
+        want = read_bytes(os.path.join(REPACK, "tiny-llama-Q4_K_S-r4.gguf"))
+        with Mount(self.src, self.options(4)) as m:
+            store = hugetlb_mounts(self.dir)[0]
+            listing = subprocess.run(["ls", "-lR", m.mnt], capture_output=True, text=True, check=True).stdout
+            self.assertIn("tiny-llama-Q4_K_S.gguf -> ../.weightfs/lazy/r4/tiny-llama-Q4_K_S.gguf", listing)
+            self.assertEqual(os.listdir(store), [])
+            self.assertEqual(os.path.realpath(m.path(path)), m.path(".weightfs/lazy/" + path))
+            self.assertEqual(read_bytes(os.path.realpath(m.path(path))), want)  # lazily, through FUSE
+            self.assertEqual(os.listdir(store), [])
+            self.assertEqual(read_bytes(m.path(path)), want)  # followed: materialized
+            self.assertEqual(len(os.listdir(store)), 1)
+            self.assertEqual(os.path.realpath(m.path(path)), os.path.join(store, os.listdir(store)[0]))
+            self.assertNotIn("served lazily", m.log_text())
 
     def test_pool_too_small_serves_lazily_with_a_reason(self):
         """A pool of one page for a budget of four: the first file fits, the next cannot be made
