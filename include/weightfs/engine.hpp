@@ -116,15 +116,16 @@ public:
     // serve=hugetlb: whether this node is shown as a symlink into hugetlbfs, and its target,
     // materialized on first call. When the pool cannot hold it now (used up by files consumers
     // still hold, or reserved too small) the target is the file's alias under .weightfs/lazy/,
-    // served lazily, and the next resolution tries the pool again. With Link::Text (someone
-    // reads the link's text — `ls -l` — rather than following it) nothing is materialized: the
-    // hugetlbfs file if it is there, else the alias, which reads the same bytes.
+    // served lazily, and the next resolution tries the pool again. Link::AsIs (the path is
+    // stat'ed, or the link's text read — `ls -l`) materializes nothing: the hugetlbfs file if it
+    // is there, else the alias, which has the same size and bytes. Link::Lazy: the alias (for an
+    // O_DIRECT open, which hugetlbfs refuses).
     bool symlinked(const Node& n) const {
         return hugetlb_ && n.kind == NodeKind::File && !tree_.is_alias(n.ino) && hugetlb_->fits(n.file->size());
     }
     size_t symlink_size(const Node& n);  // the length of the target it resolved to last
-    enum class Link { Follow, Text };
-    Result<std::string> symlink_target(uint64_t ino, Link how = Link::Follow);
+    enum class Link { Materialize, AsIs, Lazy };
+    Result<std::string> symlink_target(uint64_t ino, Link how = Link::Materialize);
 
     // Serves [offset, offset+len) clipped to the file's size; an error maps to an errno.
     Result<ReadReply> read(OpenFile& f, uint64_t offset, size_t len);

@@ -185,7 +185,8 @@ void Engine::set_served(OpenFile& f, std::string how) {
 Result<std::string> Engine::symlink_target(uint64_t ino, Link how) {
     const Node* n = tree_.get(ino);
     if (!n || !symlinked(*n)) return make_error(EINVAL, "not a symlink");
-    if (how == Link::Text) return hugetlb_->holds(n->file->id()) ? hugetlb_->path_for(*n->file) : tree_.alias_target(ino);
+    if (how == Link::Lazy || (how == Link::AsIs && !hugetlb_->holds(n->file->id()))) return tree_.alias_target(ino);
+    if (how == Link::AsIs) return hugetlb_->path_for(*n->file);
     auto path = hugetlb_->file(*n->file, *pool_, config_.threads + 1);
     if (!path && (path.error().code == ENOSPC || path.error().code == ENOMEM)) {
         // No room in the pool now: the bytes are served lazily rather than refused.

@@ -241,11 +241,14 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
     });
 }
 
-// serve=hugetlb: following the link materializes the file into hugetlbfs (once); reading its
-// text does not (`ls -l` of a model directory would otherwise convert every file in it).
+// serve=hugetlb: an open through the link materializes the file into hugetlbfs (once); a stat
+// or `ls -l` does not (`ls -l` of a model directory would otherwise convert every file in it),
+// and an O_DIRECT open, which hugetlbfs refuses, is led to the lazily served alias.
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
     guarded(req, "readlink", [&] {
-        const auto how = reading_link_text(fuse_req_ctx(req)->pid) ? Engine::Link::Text : Engine::Link::Follow;
+        using Link = Engine::Link;
+        const PathUse use = path_use(fuse_req_ctx(req)->pid);
+        const Link how = use == PathUse::OpenDirect ? Link::Lazy : use == PathUse::Other ? Link::AsIs : Link::Materialize;
         auto target = state(req).engine->symlink_target(ino, how);
         if (!target) return (void)fuse_reply_err(req, target.error().code == EINVAL ? EINVAL : EIO);
         fuse_reply_readlink(req, target->c_str());

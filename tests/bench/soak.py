@@ -100,10 +100,7 @@ class Reader(threading.Thread):
             size = len(self.expected[path])
             try:
                 if self.kind == "sequential":  # O_DIRECT: every read is a request to the daemon
-                    # (hugetlbfs, where serve=hugetlb's links lead, refuses O_DIRECT itself:
-                    # EINVAL, as documented; such a file is read buffered.)
-                    on_hugetlbfs = os.path.islink(full) and "/hugetlb." in os.readlink(full)
-                    fd = os.open(full, os.O_RDONLY | (0 if on_hugetlbfs else os.O_DIRECT))
+                    fd = os.open(full, os.O_RDONLY | os.O_DIRECT)
                     try:
                         off = 0
                         while off < size:

@@ -1062,10 +1062,11 @@ class HugetlbServe(unittest.TestCase):
             for path, ref in refs.items():
                 self.assertTrue(stat.S_ISLNK(os.lstat(m.path(path)).st_mode), path)
                 want = read_bytes(ref)
-                self.assertEqual(os.stat(m.path(path)).st_size, len(want), path)  # following it materializes it
+                self.assertEqual(os.stat(m.path(path)).st_size, len(want), path)
+                self.assertEqual(read_bytes(m.path(path)), want, path)  # an open through the link materializes it
                 target = os.readlink(m.path(path))
                 self.assertTrue(target.startswith(store[0] + "/"), target)
-                self.assertEqual(read_bytes(m.path(path)), want, path)
+                self.assertEqual(os.stat(m.path(path)).st_size, len(want), path)
             # A consumer's mmap: explicit 2 MiB hugetlb pages.
             probe = subprocess.run([sys.executable, "-c", f"""
 import mmap, re, sys
@@ -1110,7 +1111,7 @@ print(re.search(r"KernelPageSize:\\s+(\\d+)", block).group(1),
         shard = "bf16/deepseek-tiny/model-0000{}-of-00003.safetensors"
         with Mount(self.src, self.options(4)) as m:
             store = hugetlb_mounts(self.dir)[0]
-            os.stat(m.path(shard.format(1)))  # following the link materializes shard 1
+            open(m.path(shard.format(1)), "rb").close()  # an open through the link materializes shard 1
             deadline = time.time() + 10
             while status(m.mnt)["shards_ahead"] != "1" or len(os.listdir(store)) < 2:
                 self.assertLess(time.time(), deadline, "shard 2 was not materialized ahead")
@@ -1158,24 +1159,39 @@ print(re.search(r"KernelPageSize:\\s+(\\d+)", block).group(1),
             self.assertIn(f"symlink: /{shard.format(3)} -> {store}/", read_bytes(m.path(".weightfs/status")).decode())
         self.assertEqual(meminfo("HugePages_Total"), self.before)
 
-    def test_reading_a_links_text_materializes_nothing(self):
-        """`ls -l` reads every link's text (readlink(2)): that must not convert the directory.
-        Reading the text answers the alias under .weightfs/lazy/ (the same bytes, so realpath()
-        users read correct ones) until the file is materialized — by following the link (open,
-        stat) — and the hugetlbfs file after."""
+    def test_only_an_open_through_the_link_materializes(self):
+        """`ls -l` reads every link's text (readlink(2)), `ls -lL`, `du -L` and loaders stat
+        through them: none of that may convert the directory. They get the alias under
+        .weightfs/lazy/ (same size and bytes, so realpath() users read correct ones) until an
+        open through the link materializes the file, and the hugetlbfs file after. An O_DIRECT
+        open, which hugetlbfs refuses with EINVAL, is led to the alias, before and after."""
         path = "r4/tiny-llama-Q4_K_S.gguf"
         want = read_bytes(os.path.join(REPACK, "tiny-llama-Q4_K_S-r4.gguf"))
         with Mount(self.src, self.options(4)) as m:
             store = hugetlb_mounts(self.dir)[0]
             listing = subprocess.run(["ls", "-lR", m.mnt], capture_output=True, text=True, check=True).stdout
             self.assertIn("tiny-llama-Q4_K_S.gguf -> ../.weightfs/lazy/r4/tiny-llama-Q4_K_S.gguf", listing)
+            subprocess.run(["ls", "-lLR", m.mnt], capture_output=True, check=True)
+            subprocess.run(["du", "-sL", m.mnt], capture_output=True, check=True)
+            self.assertEqual(os.stat(m.path(path)).st_size, len(want))
             self.assertEqual(os.listdir(store), [])
             self.assertEqual(os.path.realpath(m.path(path)), m.path(".weightfs/lazy/" + path))
             self.assertEqual(read_bytes(os.path.realpath(m.path(path))), want)  # lazily, through FUSE
             self.assertEqual(os.listdir(store), [])
-            self.assertEqual(read_bytes(m.path(path)), want)  # followed: materialized
+
+            def read_direct():
+                fd = os.open(m.path(path), os.O_RDONLY | os.O_DIRECT)
+                try:
+                    buf = mmap.mmap(-1, len(want) + 4096)  # page-aligned, as O_DIRECT wants
+                    return bytes(buf[:os.preadv(fd, [buf], 0)])
+                finally:
+                    os.close(fd)
+            self.assertEqual(read_direct(), want)
+            self.assertEqual(os.listdir(store), [])
+            self.assertEqual(read_bytes(m.path(path)), want)  # an open through the link: materialized
             self.assertEqual(len(os.listdir(store)), 1)
             self.assertEqual(os.path.realpath(m.path(path)), os.path.join(store, os.listdir(store)[0]))
+            self.assertEqual(read_direct(), want)  # still through the alias: no EINVAL
             self.assertNotIn("served lazily", m.log_text())
 
     def test_pool_too_small_serves_lazily_with_a_reason(self):

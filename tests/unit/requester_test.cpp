@@ -1,0 +1,66 @@
+// path_use: what a FUSE request's thread is doing, read from /proc/TID/syscall while it is
+// blocked — here a thread of this test, blocked in a known call.
+#include "fs/requester.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace wfs {
+namespace {
+
+// Runs `call` on a thread that first blocks it on a FIFO (so the call is in progress while the
+// FIFO has no writer): `call` opens or stats or reads the link at the FIFO's path. Returns what
+// path_use() saw while the thread was blocked.
+PathUse seen_while_blocked(const std::function<void(const char*)>& call) {
+    char dir[] = "/tmp/wfs-requester-XXXXXX";
+    EXPECT_NE(mkdtemp(dir), nullptr);
+    const std::string fifo = std::string(dir) + "/fifo";
+    EXPECT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    std::atomic<pid_t> tid{0};
+    std::thread t([&] {
+        tid = static_cast<pid_t>(syscall(SYS_gettid));
+        call(fifo.c_str());  // blocks until the FIFO gets a writer, when it is an open
+    });
+    while (tid == 0) std::this_thread::yield();
+    PathUse use = PathUse::Unknown;
+    for (int i = 0; i < 200; ++i) {  // until the thread is inside the call
+        use = path_use(tid);
+        if (use != PathUse::Other && use != PathUse::Unknown) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    int w = open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // releases a reader blocked in open
+    t.join();
+    if (w >= 0) close(w);
+    unlink(fifo.c_str());
+    rmdir(dir);
+    return use;
+}
+
+TEST(Requester, AnOpenIsToldFromAnOpenWithODirect) {
+    EXPECT_EQ(seen_while_blocked([](const char* p) { int fd = open(p, O_RDONLY); if (fd >= 0) close(fd); }), PathUse::Open);
+    EXPECT_EQ(seen_while_blocked([](const char* p) {
+                  int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, p, O_RDONLY | O_DIRECT));
+                  if (fd >= 0) close(fd);
+              }),
+              PathUse::OpenDirect);
+}
+
+TEST(Requester, ThisThreadIsNotOpeningAndAGoneThreadCannotBeTold) {
+    // The caller itself is "running" (reading its own /proc file is a read, not a path use).
+    EXPECT_EQ(path_use(static_cast<pid_t>(syscall(SYS_gettid))), PathUse::Other);
+    EXPECT_EQ(path_use(0), PathUse::Unknown);
+    EXPECT_EQ(path_use(-1), PathUse::Unknown);
+    EXPECT_EQ(path_use(0x3fffffff), PathUse::Unknown);  // beyond pid_max
+}
+
+}  // namespace
+}  // namespace wfs
