@@ -162,7 +162,9 @@ private:
     // ahead in the source instead), on one worker, while the consumer works on this one.
     void warm_ahead(uint64_t ino);
     // true: materialized (or to be passed through to its source); false: warm its chunks.
-    Result<bool> preload_materialized(const VirtualFile& file, bool passthrough);
+    Result<bool> preload_materialized(const std::string& path, const VirtualFile& file, bool passthrough);
+    // A materialization in status while it runs ("materializing: …"), logged if it took long.
+    class Tracked;
     void preload_chunks(const std::string& path, const VirtualFile& file);
     void log_read_error(const std::string& path, const Error& e);
     void log_warning(const std::string& path, const std::string& message);
@@ -192,6 +194,15 @@ private:
     std::map<uint64_t, std::string> symlinks_;  // ino → what it resolved to last (hugetlbfs file or lazy alias)
     std::map<uint64_t, std::string> symlinks_lazy_;  // ino → why its last resolution was the lazy alias
     std::set<uint64_t> ahead_;                  // files being made or warmed ahead (one job each at a time)
+    struct Making {  // one materialization under way
+        std::string path;
+        const char* why = "";
+        uint64_t total = 0;
+        std::chrono::steady_clock::time_point start;
+        std::atomic<uint64_t> done{0};
+    };
+    std::map<uint64_t, std::shared_ptr<Making>> making_;  // by a sequence number (one file may be made twice after an eviction)
+    uint64_t making_seq_ = 0;
     std::mutex log_mu_;   // guards last_log_ (leaf lock)
     std::map<std::string, std::chrono::steady_clock::time_point> last_log_;
 };

@@ -151,11 +151,53 @@ Status Engine::check_sources(uint64_t ino) {
     return st;
 }
 
+// Shown in status while it runs, so a consumer's open that waits seconds for a large file says
+// why; logged when done if it took a second or more. Progress calls may come from any thread.
+class Engine::Tracked {
+public:
+    Tracked(Engine& e, std::string path, const VirtualFile& file, const char* why, Progress inner = {})
+        : e_(e), inner_(std::move(inner)), m_(std::make_shared<Making>()) {
+        m_->path = std::move(path);
+        m_->why = why;
+        m_->total = file.size();
+        m_->start = std::chrono::steady_clock::now();
+        std::lock_guard lock(e_.open_mu_);
+        key_ = ++e_.making_seq_;
+        e_.making_[key_] = m_;
+    }
+    ~Tracked() {
+        {
+            std::lock_guard lock(e_.open_mu_);
+            e_.making_.erase(key_);
+        }
+        const uint64_t done = m_->done.load();
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - m_->start).count();
+        if (done > 0 && s >= 1.0)
+            spdlog::info("materialized {} ({}) {} in {:.1f} s ({:.2f} GB/s)", m_->path, format_bytes(done), m_->why, s,
+                         static_cast<double>(done) / s / 1e9);
+    }
+    Tracked(const Tracked&) = delete;
+    Tracked& operator=(const Tracked&) = delete;
+    Progress progress() const {
+        return [m = m_, inner = inner_, &e = e_](uint64_t n) {
+            m->done.fetch_add(n, std::memory_order_relaxed);
+            return inner ? inner(n) : !e.stopping_.load(std::memory_order_relaxed);
+        };
+    }
+
+private:
+    Engine& e_;
+    Progress inner_;
+    std::shared_ptr<Making> m_;
+    uint64_t key_ = 0;
+};
+
 Result<Engine::Backing> Engine::backing_for(OpenFile& f, bool o_direct) {
     const SourceFile* whole = f.file->whole_source();
     Error why{ENOTSUP, "no backing tmpfs"};
     if (store_) {
-        auto fd = store_->file(*f.file, *pool_, config_.threads + 1);
+        const Tracked making(*this, tree_.path_of(f.ino), *f.file, "for an open (passthrough)");
+        auto fd = store_->file(*f.file, *pool_, config_.threads + 1, making.progress());
         if (fd) {
             materialize_ahead(f.ino);
             return Backing{*fd, "passthrough", true};
@@ -187,7 +229,8 @@ Result<std::string> Engine::symlink_target(uint64_t ino, Link how) {
     if (!n || !symlinked(*n)) return make_error(EINVAL, "not a symlink");
     if (how == Link::Lazy || (how == Link::AsIs && !hugetlb_->holds(n->file->id()))) return tree_.alias_target(ino);
     if (how == Link::AsIs) return hugetlb_->path_for(*n->file);
-    auto path = hugetlb_->file(*n->file, *pool_, config_.threads + 1);
+    const Tracked making(*this, tree_.path_of(ino), *n->file, "for an open (hugetlbfs)");
+    auto path = hugetlb_->file(*n->file, *pool_, config_.threads + 1, making.progress());
     if (!path && (path.error().code == ENOSPC || path.error().code == ENOMEM)) {
         // No room in the pool now: the bytes are served lazily rather than refused.
         log_warning(tree_.path_of(ino), "served lazily through " + tree_.alias_target(ino) + ": " + path.error().message);
@@ -233,12 +276,12 @@ void Engine::materialize_ahead(uint64_t ino) {
     if (hugetlb_ ? !symlinked(*next) || hugetlb_->holds(next->file->id())
                  : next->file->size() > store_->budget() || store_->holds(next->file->id()))
         return;  // never from here, or ready already
-    run_ahead(*next, [this](const VirtualFile& file) {
-        Progress go_on = [this](uint64_t) { return !stopping_.load(std::memory_order_relaxed); };
+    run_ahead(*next, [this, path = tree_.path_of(next->ino)](const VirtualFile& file) {
+        const Tracked making(*this, path, file, hugetlb_ ? "ahead (hugetlbfs)" : "ahead (passthrough)");
         // A failure (no room left, say) is not logged here: the file's own open meets it again
         // and reports it there.
-        if (hugetlb_) (void)hugetlb_->file(file, *pool_, config_.threads, go_on);
-        else if (store_->file(file, *pool_, config_.threads, go_on)) store_->release(file.id());
+        if (hugetlb_) (void)hugetlb_->file(file, *pool_, config_.threads, making.progress());
+        else if (store_->file(file, *pool_, config_.threads, making.progress())) store_->release(file.id());
     });
 }
 
@@ -427,7 +470,7 @@ void Engine::preload(bool passthrough) {
         uint64_t materialized = 0, warm = 0;
         for (auto& [path, file] : matched) {
             if (stopping_) return;
-            auto m = preload_materialized(*file, passthrough);
+            auto m = preload_materialized("/" + path, *file, passthrough);
             if (!m) {
                 if (stopping_) return;
                 log_read_error(path, m.error());  // counted as done: served lazily (or EIO) at open
@@ -448,13 +491,15 @@ void Engine::preload(bool passthrough) {
     });
 }
 
-Result<bool> Engine::preload_materialized(const VirtualFile& file, bool passthrough) {
+Result<bool> Engine::preload_materialized(const std::string& path, const VirtualFile& file, bool passthrough) {
     std::atomic<uint64_t> produced{0};
-    Progress progress = [&](uint64_t n) {
-        produced.fetch_add(n, std::memory_order_relaxed);
-        stats_.preload_done.fetch_add(n, std::memory_order_relaxed);
-        return !stopping_.load(std::memory_order_relaxed);
-    };
+    const Tracked making(*this, path, file, hugetlb_ ? "for preload (hugetlbfs)" : "for preload (passthrough)",
+                         [&](uint64_t n) {
+                             produced.fetch_add(n, std::memory_order_relaxed);
+                             stats_.preload_done.fetch_add(n, std::memory_order_relaxed);
+                             return !stopping_.load(std::memory_order_relaxed);
+                         });
+    const Progress progress = making.progress();
     // The file counts as done whatever happened (the consumer may have materialized it first,
     // or it failed): the rest of its bytes are added at once.
     auto finish = [&](Result<bool> r) {
@@ -547,6 +592,13 @@ std::string Engine::status_text() {
     o << "\n";
     std::lock_guard lock(open_mu_);
     o << "open_files: " << open_counts_.size() << "\n";
+    for (auto& [seq, m] : making_) {
+        const uint64_t done = std::min(m->done.load(std::memory_order_relaxed), m->total);
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - m->start).count();
+        std::snprintf(buf, sizeof buf, " (%d%%), %.2f GB/s, ", m->total ? static_cast<int>(100.0 * done / m->total) : 100,
+                      s > 0 ? static_cast<double>(done) / s / 1e9 : 0.0);
+        o << "materializing: " << escape_name(m->path) << " " << format_bytes(done) << " of " << format_bytes(m->total) << buf << m->why << "\n";
+    }
     for (auto& [ino, count] : open_counts_) {
         auto how = served_.find(ino);
         o << "open: " << escape_name(tree_.path_of(ino)) << " x" << count << " (" << (how == served_.end() ? "lazy" : how->second) << ")\n";

@@ -1,10 +1,12 @@
 // faultfs: a read-only mirror of a directory whose reads fail with EIO at chosen byte ranges —
-// a disk with bad sectors, for testing what weightfs does when its SOURCE cannot be read.
+// a disk with bad sectors, for testing what weightfs does when its SOURCE cannot be read — or
+// are slow there (a disk or network filesystem far slower than memory).
 //
-//   faultfs SRC MNT NAME:OFFSET:LENGTH... [-- FUSE options]
+//   faultfs SRC MNT NAME:OFFSET:LENGTH[+MS]... [-- FUSE options]
 //
-// A read of NAME (relative to SRC) that overlaps [OFFSET, OFFSET+LENGTH) fails; everything else
-// is served from SRC. Runs in the foreground with direct_io, so every read reaches it exactly.
+// A read of NAME (relative to SRC) that overlaps [OFFSET, OFFSET+LENGTH) fails, or with +MS
+// succeeds after MS milliseconds; everything else is served from SRC. Runs in the foreground
+// with direct_io, so every read reaches it exactly.
 #define FUSE_USE_VERSION 31
 #include <fuse.h>
 
@@ -25,6 +27,7 @@ struct BadRange {
     std::string name;  // "/NAME" as FUSE paths are spelled
     off_t offset;
     off_t length;
+    long delay_ms;  // 0: the read fails; else it is this slow
 };
 
 std::string g_src;
@@ -60,7 +63,10 @@ int on_open(const char* path, fuse_file_info* fi) {
 
 int on_read(const char* path, char* buf, size_t size, off_t off, fuse_file_info* fi) {
     for (const auto& b : g_bad)
-        if (b.name == path && off < b.offset + b.length && b.offset < off + static_cast<off_t>(size)) return -EIO;
+        if (b.name == path && off < b.offset + b.length && b.offset < off + static_cast<off_t>(size)) {
+            if (b.delay_ms == 0) return -EIO;
+            usleep(static_cast<useconds_t>(b.delay_ms * 1000));
+        }
     ssize_t n = pread(static_cast<int>(fi->fh), buf, size, off);
     return n < 0 ? -errno : static_cast<int>(n);
 }
@@ -82,13 +88,18 @@ int main(int argc, char** argv) {
     int i = 3;
     for (; i < argc && std::string(argv[i]) != "--"; ++i) {
         std::string spec = argv[i];
+        long delay_ms = 0;
+        if (auto plus = spec.rfind('+'); plus != std::string::npos && plus > spec.rfind(':')) {
+            delay_ms = std::strtol(spec.substr(plus + 1).c_str(), nullptr, 10);
+            spec.resize(plus);
+        }
         auto a = spec.rfind(':'), b = spec.rfind(':', a - 1);
-        if (a == std::string::npos || b == std::string::npos || b == 0) {
-            std::fprintf(stderr, "faultfs: bad range '%s' (want NAME:OFFSET:LENGTH)\n", argv[i]);
+        if (a == std::string::npos || b == std::string::npos || b == 0 || delay_ms < 0) {
+            std::fprintf(stderr, "faultfs: bad range '%s' (want NAME:OFFSET:LENGTH[+MS])\n", argv[i]);
             return 2;
         }
         g_bad.push_back({"/" + spec.substr(0, b), std::strtoll(spec.substr(b + 1, a - b - 1).c_str(), nullptr, 0),
-                         std::strtoll(spec.substr(a + 1).c_str(), nullptr, 0)});
+                         std::strtoll(spec.substr(a + 1).c_str(), nullptr, 0), delay_ms});
     }
     for (++i; i < argc; ++i) fuse_args.push_back(argv[i]);
     fuse_operations ops{};

@@ -9,7 +9,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import re
 import tempfile
+import threading
 import time
 import unittest
 
@@ -193,6 +195,68 @@ class BadSectors(unittest.TestCase):
             self.assertGreater(int(st["narrow_reads"]), 0)
             self.assertIn("bad.gguf: read error at offset", m.log_text())
             self.assertIn("(EIO to the reader)", m.log_text())
+
+
+@unittest.skipUnless(FAULTFS, "FAULTFS (the bad-sector test filesystem) is built with the tests")
+class SlowSource(unittest.TestCase):
+    """SOURCE on faultfs with every read of one file slow (a disk, not memory): an open through a
+    serve=hugetlb link waits for the whole file to be materialized, and meanwhile `status` says
+    what is being made, how far it is and for what; when it is done the log says how long it took."""
+
+    POOL = "/proc/sys/vm/nr_hugepages"
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="weightfs-slow-")
+        self.lower = os.path.join(self.tmp, "lower")
+        self.src = os.path.join(self.tmp, "src")
+        self.run_dir = os.path.join(self.tmp, "run")
+        os.mkdir(self.lower)
+        os.mkdir(self.src)
+        self.want = os.urandom(20 << 20)  # ten 2 MiB pieces, made three at a time
+        with open(os.path.join(self.lower, "big.bin"), "wb") as f:
+            f.write(self.want)
+        self.before = int(read_bytes(self.POOL))
+        self.log = open(os.path.join(self.tmp, "faultfs.log"), "w")
+        self.faultfs = subprocess.Popen([FAULTFS, self.lower, self.src, f"big.bin:0:{len(self.want)}+400"],
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while not os.path.exists(os.path.join(self.src, "big.bin")):
+            self.assertIsNone(self.faultfs.poll(), "faultfs exited")
+            self.assertLess(time.time(), deadline, "faultfs did not mount")
+            time.sleep(0.02)
+
+    def tearDown(self):
+        subprocess.run(["fusermount3", "-u", self.src], check=False, capture_output=True)
+        self.faultfs.wait(timeout=10)
+        self.log.close()
+        with open(self.POOL, "w") as f:
+            f.write(str(self.before))
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_status_shows_a_materialization_while_an_open_waits_for_it(self):
+        opts = f"cache=32M,serve=hugetlb,reserve_hugepages=16,hugetlb_dir={self.run_dir}"
+        with Mount(self.src, opts) as m:
+            got = {}
+
+            def consumer():
+                t0 = time.time()
+                got["bytes"] = read_bytes(m.path("concat/big.bin"))
+                got["seconds"] = time.time() - t0
+            t = threading.Thread(target=consumer)
+            t.start()
+            seen = []
+            while t.is_alive():
+                seen += [l for l in read_bytes(m.path(".weightfs/status")).decode().splitlines() if l.startswith("materializing:")]
+                time.sleep(0.02)
+            t.join()
+            self.assertEqual(got["bytes"], self.want)
+            self.assertGreater(got["seconds"], 1.0)  # the source really was slow
+            self.assertTrue(seen, "status never showed the materialization")
+            self.assertTrue(all(re.fullmatch(r"materializing: /concat/big\.bin [0-9.]+ (B|KiB|MiB) of 20\.0 MiB \(\d+%\), "
+                                             r"[0-9.]+ GB/s, for an open \(hugetlbfs\)", l) for l in seen), seen)
+            self.assertTrue(any("(0%)" not in l for l in seen), seen)  # it moved while the open waited
+            self.assertNotIn("materializing:", read_bytes(m.path(".weightfs/status")).decode())
+            self.assertRegex(m.log_text(), r"materialized /concat/big\.bin \(20\.0 MiB\) for an open \(hugetlbfs\) in [0-9.]+ s")
 
 
 class Kills(unittest.TestCase):
