@@ -234,7 +234,16 @@ class SlowSource(unittest.TestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def test_status_shows_a_materialization_while_an_open_waits_for_it(self):
-        opts = f"cache=32M,serve=hugetlb,reserve_hugepages=16,hugetlb_dir={self.run_dir}"
+        """serve=hugetlb here; and serve=passthrough where it is built (libfuse >= 3.17.1: the
+        client root, where this suite runs too)."""
+        self.slow_open(f"cache=32M,serve=hugetlb,reserve_hugepages=16,hugetlb_dir={self.run_dir}", "hugetlbfs")
+        built = "passthrough: yes" in subprocess.run([WEIGHTFS, "--version"], capture_output=True, text=True).stdout
+        if os.environ.get("WEIGHTFS_TEST_SCRATCH_ROOT") == "1":
+            self.assertTrue(built, "the client root has libfuse 3.18: passthrough must be compiled in")
+        if built:
+            self.slow_open("cache=32M,serve=passthrough", "passthrough")
+
+    def slow_open(self, opts, how):
         with Mount(self.src, opts) as m:
             got = {}
 
@@ -253,10 +262,10 @@ class SlowSource(unittest.TestCase):
             self.assertGreater(got["seconds"], 1.0)  # the source really was slow
             self.assertTrue(seen, "status never showed the materialization")
             self.assertTrue(all(re.fullmatch(r"materializing: /concat/big\.bin [0-9.]+ (B|KiB|MiB) of 20\.0 MiB \(\d+%\), "
-                                             r"[0-9.]+ GB/s, for an open \(hugetlbfs\)", l) for l in seen), seen)
+                                             r"[0-9.]+ GB/s, for an open \(" + how + r"\)", l) for l in seen), seen)
             self.assertTrue(any("(0%)" not in l for l in seen), seen)  # it moved while the open waited
             self.assertNotIn("materializing:", read_bytes(m.path(".weightfs/status")).decode())
-            self.assertRegex(m.log_text(), r"materialized /concat/big\.bin \(20\.0 MiB\) for an open \(hugetlbfs\) in [0-9.]+ s")
+            self.assertRegex(m.log_text(), r"materialized /concat/big\.bin \(20\.0 MiB\) for an open \(" + how + r"\) in [0-9.]+ s")
 
 
 class Kills(unittest.TestCase):
