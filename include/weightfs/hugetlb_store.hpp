@@ -51,6 +51,8 @@ public:
     uint64_t used();
     size_t files();
     bool holds(uint64_t id);  // materialized and not evicted
+    // holds(), and if so counts the file as resolved now (its path handed out: its grace starts).
+    bool touch(uint64_t id);
     uint64_t evictions();
 
 private:

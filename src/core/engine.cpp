@@ -227,8 +227,9 @@ void Engine::set_served(OpenFile& f, std::string how) {
 Result<std::string> Engine::symlink_target(uint64_t ino, Link how) {
     const Node* n = tree_.get(ino);
     if (!n || !symlinked(*n)) return make_error(EINVAL, "not a symlink");
-    if (how == Link::Lazy || (how == Link::AsIs && !hugetlb_->holds(n->file->id()))) return tree_.alias_target(ino);
-    if (how == Link::AsIs) return hugetlb_->path_for(*n->file);
+    if (how == Link::Lazy) return tree_.alias_target(ino);
+    if (how == Link::AsIs)  // a path handed out counts as resolved: not evicted in the next second
+        return hugetlb_->touch(n->file->id()) ? hugetlb_->path_for(*n->file) : tree_.alias_target(ino);
     const Tracked making(*this, tree_.path_of(ino), *n->file, "for an open (hugetlbfs)");
     auto path = hugetlb_->file(*n->file, *pool_, config_.threads + 1, making.progress());
     if (!path && (path.error().code == ENOSPC || path.error().code == ENOMEM)) {

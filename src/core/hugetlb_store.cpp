@@ -137,6 +137,14 @@ bool HugetlbStore::holds(uint64_t id) {
     return it != entries_.end() && it->second->ok;
 }
 
+bool HugetlbStore::touch(uint64_t id) {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end() || !it->second->ok) return false;
+    it->second->resolved = Clock::now();
+    return true;
+}
+
 uint64_t HugetlbStore::evictions() {
     std::lock_guard lock(mu_);
     return evictions_;
