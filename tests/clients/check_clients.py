@@ -15,6 +15,7 @@ import urllib.request
 
 OUT = sys.argv[1]
 SRC, MNT, REF = (os.path.join(OUT, d) for d in ("src", "mnt", "ref"))
+MNT_HT = os.path.join(OUT, "mnt-ht")  # the same SOURCE served with serve=hugetlb
 MODELS = json.load(open(os.path.join(OUT, "models.json")))
 results = {"checks": [], "versions": dict(MODELS["versions"])}
 failed = []
@@ -174,6 +175,43 @@ def check_llama_server():
         # kernel's page cache may then answer llama-server without asking the daemon).
         check(f"status while llama-server serves {name}: file open and served by the daemon",
               seen.get("open") and (seen.get("used", 0) > 0 or seen.get("mapped", 0) > 0), json.dumps(seen))
+
+
+def check_hugetlb():
+    """serve=hugetlb: llama-server opens a view path that is a symlink into hugetlbfs — the file
+    materialized on that open, hugecp done for it — and maps it on 2 MiB hugetlb pages; its
+    completions equal the offline file's. `ls -l` before it converts nothing."""
+    s = MODELS["gguf_sets"][0]
+    path = os.path.join(MNT_HT, "concat", "gguf", s["prefix"] + ".gguf")
+    store = os.path.join(os.path.dirname(OUT), "ht")
+    made = lambda: sum(len(fs) for _, _, fs in os.walk(store))  # noqa: E731
+    listing = subprocess.run(["ls", "-lR", MNT_HT], capture_output=True, text=True).stdout
+    check("serve=hugetlb: view files are symlinks, and ls -lR of the mount materializes none",
+          os.path.islink(path) and " -> " in listing and made() == 0, f"{made()} files made")
+    server = Server(path, 18190)
+    seen = {}
+    try:
+        if server.wait_ready():
+            with open(f"/proc/{server.proc.pid}/smaps") as f:
+                blocks = f.read().split("\n")
+            for i, line in enumerate(blocks):
+                if "/hugetlb." in line and not line.startswith(("Name", "Size")):
+                    rest = "\n".join(blocks[i + 1:i + 25])
+                    seen["kernel_page_kib"] = int(rest.split("KernelPageSize:")[1].split()[0])
+                    seen["hugetlb_kib"] = sum(int(rest.split(k + ":")[1].split()[0]) for k in ("Shared_Hugetlb", "Private_Hugetlb"))
+                    seen["target"] = os.readlink(path)
+                    break
+            got = [server.complete(p) for p in PROMPTS]
+        else:
+            got = None
+    finally:
+        server.stop()
+    check("llama-server maps the model on 2 MiB hugetlb pages through the serve=hugetlb symlink",
+          seen.get("kernel_page_kib") == 2048 and seen.get("hugetlb_kib", 0) > 0, json.dumps(seen))
+    want, err = completions(s["merged"], 18191)
+    check(f"llama-server on serve=hugetlb concat/ {s['prefix']}: completions, token ids and top-3 probabilities "
+          "equal the offline file's", got is not None and got == want and all(c["tokens"] for c in got),
+          err or (open(server.log.name).read()[-1500:] if got is None else ""))
 
 
 # ---------------------------------------------------------------- transformers / safetensors
@@ -452,6 +490,7 @@ versions()
 check_merge_bytes()
 check_gguf_py()
 check_llama_server()
+check_hugetlb()
 check_transformers()
 check_bf16()
 check_layers()

@@ -47,7 +47,7 @@ def main():
         shutil.copy(os.path.join(HERE, f), work)
     shutil.copy(os.path.join(REPO, "tests", "integration", "gguf_check.py"), work)
     out, out_in_root = os.path.join(work, "out"), work_in_root + "/out"
-    proc = None
+    proc = ht_proc = None
     try:
         step("models made by save_pretrained, convert_hf_to_gguf.py, llama-quantize, llama-gguf-split",
              in_root("python3", work_in_root + "/make_models.py", out_in_root) == 0)
@@ -80,7 +80,27 @@ def main():
         proc = subprocess.Popen([WEIGHTFS, os.path.join(out, "src"), mnt, "-f", "-o", "cache=256M,allow_other"],
                                 stdout=log, stderr=subprocess.STDOUT)
         wait_mounted(mnt, proc)
+        # A second mount with serve=hugetlb: its view files are symlinks naming the host path of
+        # its hugetlbfs, which lies inside the root's tree; inside the root that host path must
+        # lead back to the same place, so the root's own host path is made a link to "/" there.
+        ht_mnt = os.path.join(out, "mnt-ht")
+        os.makedirs(ht_mnt)
+        os.makedirs(os.path.join(work, "ht"))
+        os.makedirs(os.path.dirname(root + root), exist_ok=True)
+        if not os.path.lexists(root + root):
+            os.symlink("/", root + root)
+        ht_log = open(os.path.join(out, "daemon-ht.log"), "w")
+        ht_proc = subprocess.Popen([WEIGHTFS, os.path.join(out, "src"), ht_mnt, "-f", "-o",
+                                    f"cache=64M,allow_other,serve=hugetlb,reserve_hugepages=32,hugetlb_dir={work}/ht"],
+                                   stdout=ht_log, stderr=subprocess.STDOUT)
+        wait_mounted(ht_mnt, ht_proc)
         rc = in_root("python3", work_in_root + "/check_clients.py", out_in_root)
+        subprocess.run(["fusermount3", "-u", ht_mnt], check=False)
+        ht_proc.wait(timeout=30)
+        step("the serve=hugetlb weightfs exited cleanly and gave its hugepages back",
+             ht_proc.returncode == 0 and mounted(ht_mnt) is None and not os.listdir(os.path.join(work, "ht")),
+             f"rc {ht_proc.returncode}")
+        ht_proc = None
         summary = json.load(open(os.path.join(out, "results.json")))
         step(f"client checks in the root ({len(summary['checks'])} checks)", rc == 0,
              "failed: " + ", ".join(summary["failed"]) if summary["failed"] else "")
@@ -96,6 +116,17 @@ def main():
             proc.kill()
             proc.wait()
             print(open(os.path.join(out, "daemon.log")).read()[-3000:])
+        if ht_proc is not None:
+            unmount(os.path.join(out, "mnt-ht"))
+            ht_proc.terminate()  # its exit unmounts its hugetlbfs and gives the pages back
+            ht_proc.wait(timeout=30)
+            print(open(os.path.join(out, "daemon-ht.log")).read()[-3000:])
+        if os.path.islink(root + root):
+            os.unlink(root + root)
+            try:
+                os.removedirs(os.path.dirname(root + root))  # the directories made for it, while empty
+            except OSError:
+                pass
         shutil.rmtree(work, ignore_errors=True)
 
     # weightfs built inside the root (g++ 16, libfuse 3.18) and its own tests run there.
