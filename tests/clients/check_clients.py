@@ -6,6 +6,7 @@ offline route, exactly: bytes, tensors, token ids, probabilities and logits bit 
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -34,8 +35,12 @@ def view(path):
 
 
 def status():
+    return status_of(MNT)
+
+
+def status_of(mnt):
     out = {}
-    for line in open(os.path.join(MNT, ".weightfs/status")):
+    for line in open(os.path.join(mnt, ".weightfs/status")):
         k, _, v = line.rstrip("\n").partition(": ")
         out.setdefault(k, []).append(v)
     return out
@@ -212,6 +217,60 @@ def check_hugetlb():
     check(f"llama-server on serve=hugetlb concat/ {s['prefix']}: completions, token ids and top-3 probabilities "
           "equal the offline file's", got is not None and got == want and all(c["tokens"] for c in got),
           err or (open(server.log.name).read()[-1500:] if got is None else ""))
+
+
+def check_passthrough():
+    """serve=passthrough (weightfs built in this root against libfuse 3.18, started here): the
+    view file is materialized into a huge-page tmpfs at llama-server's open and passed through;
+    the server's mapping of the model is on 2 MiB pages (ShmemPmdMapped) and its reads never
+    reach the daemon; completions equal the offline file's."""
+    exe = os.environ.get("WEIGHTFS_IN_ROOT", "")
+    if not exe:
+        check("serve=passthrough: weightfs built in the root", False, "the in-root build failed")
+        return
+    s = MODELS["gguf_sets"][0]
+    mnt = os.path.join(OUT, "mnt-pt")
+    os.makedirs(mnt, exist_ok=True)
+    log = open(os.path.join(OUT, "daemon-pt.log"), "w")
+    daemon = subprocess.Popen([exe, SRC, mnt, "-f", "-o", "cache=256M,serve=passthrough"], stdout=log, stderr=subprocess.STDOUT)
+    path = os.path.join(mnt, "concat", "gguf", s["prefix"] + ".gguf")
+    seen, got = {}, None
+    try:
+        deadline = time.time() + 20
+        while not os.path.exists(os.path.join(mnt, ".weightfs", "status")) and time.time() < deadline and daemon.poll() is None:
+            time.sleep(0.05)
+        server = Server(path, 18192)
+        try:
+            if server.wait_ready():
+                with open(f"/proc/{server.proc.pid}/smaps") as f:
+                    smaps = f.read()
+                header = next((l for l in smaps.split("\n") if l.endswith(" " + path)), None)
+                if header:
+                    rest = smaps[smaps.index(header):].split("VmFlags")[0]
+                    seen["rss_kib"] = int(rest.split("\nRss:")[1].split()[0])
+                    seen["shmem_pmd_kib"] = int(rest.split("ShmemPmdMapped:")[1].split()[0])
+                got = [server.complete(p) for p in PROMPTS]
+                st = status_of(mnt)
+                seen["serve"] = st["serve"][0]  # llama.cpp closes the file once mapped: no "open:" line then
+                seen["read_requests"] = int(st["read_requests"][0])
+        finally:
+            server.stop()
+    finally:
+        subprocess.run(["fusermount3", "-u", mnt], check=False)
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+        log.close()
+    check("llama-server's mapping of a serve=passthrough view file is on 2 MiB pages of the huge tmpfs, and its reads "
+          "never reach the daemon",
+          seen.get("shmem_pmd_kib", 0) > 0 and seen.get("read_requests", -1) == 0
+          and re.match(r"passthrough \(backing tmpfs huge=always, [1-9]\d* files", seen.get("serve", "")), json.dumps(seen))
+    want, err = completions(s["merged"], 18193)
+    check(f"llama-server on serve=passthrough concat/ {s['prefix']}: completions, token ids and top-3 probabilities "
+          "equal the offline file's", got is not None and got == want and all(c["tokens"] for c in got),
+          err or ("" if got is not None else open(os.path.join(OUT, "daemon-pt.log")).read()[-1500:]))
+    check("the serve=passthrough weightfs exited cleanly", daemon.returncode == 0, f"rc {daemon.returncode}")
 
 
 # ---------------------------------------------------------------- transformers / safetensors
@@ -491,6 +550,7 @@ check_merge_bytes()
 check_gguf_py()
 check_llama_server()
 check_hugetlb()
+check_passthrough()
 check_transformers()
 check_bf16()
 check_layers()
