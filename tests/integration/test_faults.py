@@ -124,6 +124,24 @@ class SourceChanges(unittest.TestCase):
             self.assertIn("truncated.gguf", read_bytes(m.path(".weightfs/models")).decode())
 
 
+def start_faultfs(test, ranges, ready):
+    """faultfs mirroring test.lower at test.src with `ranges` (NAME:OFFSET:LENGTH[+MS]); returns
+    once the file `ready` shows through it."""
+    test.log = open(os.path.join(test.tmp, "faultfs.log"), "w")
+    test.faultfs = subprocess.Popen([FAULTFS, test.lower, test.src, ranges], stdout=test.log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 10
+    while not os.path.exists(os.path.join(test.src, ready)):
+        test.assertIsNone(test.faultfs.poll(), "faultfs exited")
+        test.assertLess(time.time(), deadline, "faultfs did not mount")
+        time.sleep(0.02)
+
+
+def stop_faultfs(test):
+    subprocess.run(["fusermount3", "-u", test.src], check=False, capture_output=True)
+    test.faultfs.wait(timeout=10)
+    test.log.close()
+
+
 @unittest.skipUnless(FAULTFS, "FAULTFS (the bad-sector test filesystem) is built with the tests")
 class BadSectors(unittest.TestCase):
     """SOURCE on faultfs, which fails reads of chosen byte ranges with EIO."""
@@ -139,19 +157,10 @@ class BadSectors(unittest.TestCase):
         os.mkdir(self.src)
         shutil.copy(os.path.join(REPACK, "tiny-llama-Q8_0.gguf"), os.path.join(self.lower, "bad.gguf"))
         shutil.copy(os.path.join(REPACK, "tiny-llama-Q4_0.gguf"), os.path.join(self.lower, "good.gguf"))
-        self.log = open(os.path.join(self.tmp, "faultfs.log"), "w")
-        self.faultfs = subprocess.Popen([FAULTFS, self.lower, self.src, f"bad.gguf:{self.BAD_OFFSET}:{self.BAD_LENGTH}"],
-                                        stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 10
-        while not os.path.exists(os.path.join(self.src, "bad.gguf")):
-            self.assertIsNone(self.faultfs.poll(), "faultfs exited")
-            self.assertLess(time.time(), deadline, "faultfs did not mount")
-            time.sleep(0.02)
+        start_faultfs(self, f"bad.gguf:{self.BAD_OFFSET}:{self.BAD_LENGTH}", "bad.gguf")
 
     def tearDown(self):
-        subprocess.run(["fusermount3", "-u", self.src], check=False, capture_output=True)
-        self.faultfs.wait(timeout=10)
-        self.log.close()
+        stop_faultfs(self)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def test_bad_sectors_are_eio_only_where_they_are_and_the_mount_stays_up(self):
@@ -216,19 +225,10 @@ class SlowSource(unittest.TestCase):
         with open(os.path.join(self.lower, "big.bin"), "wb") as f:
             f.write(self.want)
         self.before = int(read_bytes(self.POOL))
-        self.log = open(os.path.join(self.tmp, "faultfs.log"), "w")
-        self.faultfs = subprocess.Popen([FAULTFS, self.lower, self.src, f"big.bin:0:{len(self.want)}+400"],
-                                        stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 10
-        while not os.path.exists(os.path.join(self.src, "big.bin")):
-            self.assertIsNone(self.faultfs.poll(), "faultfs exited")
-            self.assertLess(time.time(), deadline, "faultfs did not mount")
-            time.sleep(0.02)
+        start_faultfs(self, f"big.bin:0:{len(self.want)}+400", "big.bin")
 
     def tearDown(self):
-        subprocess.run(["fusermount3", "-u", self.src], check=False, capture_output=True)
-        self.faultfs.wait(timeout=10)
-        self.log.close()
+        stop_faultfs(self)
         with open(self.POOL, "w") as f:
             f.write(str(self.before))
         shutil.rmtree(self.tmp, ignore_errors=True)
