@@ -23,7 +23,11 @@ PathUse path_use(pid_t tid) {
     close(fd);
     if (n <= 0) return PathUse::Unknown;
     buf[n] = '\0';
-    char* at = buf;
+    return path_use_of(buf);
+}
+
+PathUse path_use_of(const char* line) {
+    const char* at = line;
     char* end = nullptr;
     const long nr = std::strtol(at, &end, 10);
     if (end == at || nr < 0) return PathUse::Unknown;
@@ -34,7 +38,10 @@ PathUse path_use(pid_t tid) {
         if (end == at) return PathUse::Unknown;
         at = end;
     }
-    auto open_with = [](uint64_t flags) { return flags & O_DIRECT ? PathUse::OpenDirect : PathUse::Open; };
+    // O_PATH: a handle for *at() calls and fstat, never read through.
+    auto open_with = [](uint64_t flags) {
+        return flags & O_PATH ? PathUse::Other : flags & O_DIRECT ? PathUse::OpenDirect : PathUse::Open;
+    };
     switch (nr) {
 #ifdef SYS_open
         case SYS_open: return open_with(args[1]);

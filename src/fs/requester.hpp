@@ -10,11 +10,13 @@ namespace wfs {
 enum class PathUse {
     Open,        // open(2), openat(2), openat2(2), creat(2), execve(2): the file is about to be used
     OpenDirect,  // an open with O_DIRECT (hugetlbfs refuses those)
-    Other,       // stat, readlink, access, getxattr, …: only names or metadata are wanted
+    Other,       // stat, readlink, access, getxattr, an O_PATH open, …: only names or metadata are wanted
     Unknown,     // cannot be told: a thread gone, no permission, a kernel thread
 };
 
 // What thread `tid` (a FUSE request's pid) is doing with the path, from /proc/TID/syscall.
 PathUse path_use(pid_t tid);
+// The same from the text of such a file: "NR ARG1 … ARG6 SP PC" (arguments in hex), or "running".
+PathUse path_use_of(const char* syscall_line);
 
 }  // namespace wfs

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
+#include <string>
 #include <chrono>
 #include <functional>
 #include <thread>
@@ -52,6 +54,29 @@ TEST(Requester, AnOpenIsToldFromAnOpenWithODirect) {
                   if (fd >= 0) close(fd);
               }),
               PathUse::OpenDirect);
+}
+
+TEST(Requester, TheSyscallLineIsReadStrictly) {
+    auto line = [](long nr, uint64_t a1, uint64_t a2, uint64_t a3) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "%ld 0x%llx 0x%llx 0x%llx 0x0 0x0 0x0 0x7ffd5ef0 0x7f1234", nr,
+                      static_cast<unsigned long long>(a1), static_cast<unsigned long long>(a2), static_cast<unsigned long long>(a3));
+        return std::string(buf);
+    };
+    const uint64_t dirfd = static_cast<uint32_t>(AT_FDCWD), path = 0x55550000;
+    EXPECT_EQ(path_use_of(line(SYS_openat, dirfd, path, O_RDONLY | O_CLOEXEC).c_str()), PathUse::Open);
+    EXPECT_EQ(path_use_of(line(SYS_openat, dirfd, path, O_RDONLY | O_DIRECT).c_str()), PathUse::OpenDirect);
+    EXPECT_EQ(path_use_of(line(SYS_openat, dirfd, path, O_PATH | O_NOFOLLOW).c_str()), PathUse::Other);  // never read through
+#ifdef SYS_open
+    EXPECT_EQ(path_use_of(line(SYS_open, path, O_RDONLY | O_DIRECT, 0).c_str()), PathUse::OpenDirect);
+#endif
+    EXPECT_EQ(path_use_of(line(SYS_execve, path, 0, 0).c_str()), PathUse::Open);
+    EXPECT_EQ(path_use_of(line(SYS_statx, dirfd, path, 0).c_str()), PathUse::Other);
+    EXPECT_EQ(path_use_of(line(SYS_readlinkat, dirfd, path, 0x7000).c_str()), PathUse::Other);
+    EXPECT_EQ(path_use_of("running"), PathUse::Unknown);
+    EXPECT_EQ(path_use_of("-1 0x7ffd5ef0 0x7f1234"), PathUse::Unknown);  // blocked, but not in a call
+    EXPECT_EQ(path_use_of("257 0x3 0x55"), PathUse::Unknown);            // cut short
+    EXPECT_EQ(path_use_of(""), PathUse::Unknown);
 }
 
 TEST(Requester, ThisThreadIsNotOpeningAndAGoneThreadCannotBeTold) {
