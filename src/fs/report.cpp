@@ -31,13 +31,15 @@ int status(const std::string& mnt) {
         return 2;
     }
     std::map<std::string, std::string> kv;
-    std::vector<std::string> open;
+    std::vector<std::string> open, making, links;  // the lines that repeat
     std::string line;
     while (std::getline(in, line)) {
         auto c = line.find(": ");
         if (c == std::string::npos) continue;
         std::string k = line.substr(0, c), v = line.substr(c + 2);
         if (k == "open") open.push_back(v);
+        else if (k == "materializing") making.push_back(v);
+        else if (k == "symlink") links.push_back(v);
         else kv.emplace(k, v);
     }
     auto num = [&](const char* k) { return std::strtod(kv[k].c_str(), nullptr); };
@@ -59,6 +61,10 @@ int status(const std::string& mnt) {
     std::printf("preload   %s\n", kv["preload"].c_str());
     std::printf("open      %s file(s)\n", kv["open_files"].c_str());
     for (auto& o : open) std::printf("          %s\n", o.c_str());
+    if (!making.empty()) std::printf("making    %zu file(s)\n", making.size());
+    for (auto& m : making) std::printf("          %s\n", m.c_str());
+    if (!links.empty()) std::printf("links     %zu resolved (serve=hugetlb)\n", links.size());
+    for (auto& l : links) std::printf("          %s\n", l.c_str());
     return 0;
 }
 

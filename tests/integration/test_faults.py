@@ -253,9 +253,11 @@ class SlowSource(unittest.TestCase):
                 got["seconds"] = time.time() - t0
             t = threading.Thread(target=consumer)
             t.start()
-            seen = []
+            seen, report = [], None
             while t.is_alive():
                 seen += [l for l in read_bytes(m.path(".weightfs/status")).decode().splitlines() if l.startswith("materializing:")]
+                if seen and report is None:  # `weightfs status`, the readable form, while the open still waits
+                    report = subprocess.run([WEIGHTFS, "status", m.mnt], capture_output=True, text=True).stdout
                 time.sleep(0.02)
             t.join()
             self.assertEqual(got["bytes"], self.want)
@@ -264,6 +266,7 @@ class SlowSource(unittest.TestCase):
             self.assertTrue(all(re.fullmatch(r"materializing: /concat/big\.bin [0-9.]+ (B|KiB|MiB) of 20\.0 MiB \(\d+%\), "
                                              r"[0-9.]+ GB/s, for an open \(" + how + r"\)", l) for l in seen), seen)
             self.assertTrue(any("(0%)" not in l for l in seen), seen)  # it moved while the open waited
+            self.assertRegex(report or "", r"making    1 file\(s\)\n +/concat/big\.bin [0-9.]+ (B|KiB|MiB) of 20\.0 MiB")
             self.assertNotIn("materializing:", read_bytes(m.path(".weightfs/status")).decode())
             self.assertRegex(m.log_text(), r"materialized /concat/big\.bin \(20\.0 MiB\) for an open \(" + how + r"\) in [0-9.]+ s")
 

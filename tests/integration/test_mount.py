@@ -1086,6 +1086,9 @@ print(re.search(r"KernelPageSize:\\s+(\\d+)", block).group(1),
             self.assertTrue(st["serve"].startswith(f"hugetlb (hugetlbfs at {store[0]}, 4 files"), st["serve"])
             self.assertEqual(st["page_note"], "hugetlb pool left to serve=hugetlb files")
             self.assertIn("symlink: /r4/tiny-llama-Q8_0.gguf -> " + store[0], read_bytes(m.path(".weightfs/status")).decode())
+            report = subprocess.run([WEIGHTFS, "status", m.mnt], capture_output=True, text=True).stdout
+            self.assertIn("links     4 resolved (serve=hugetlb)", report)
+            self.assertIn("/r4/tiny-llama-Q8_0.gguf -> " + store[0], report)
             self.assertEqual(int(st["read_requests"]) > 0, True)  # big.bin only
         self.assertEqual(hugetlb_mounts(self.dir), [], "the hugetlbfs mount was left behind")
         self.assertEqual(os.listdir(self.dir), [])
