@@ -123,7 +123,7 @@ public:
     bool symlinked(const Node& n) const {
         return hugetlb_ && n.kind == NodeKind::File && !tree_.is_alias(n.ino) && hugetlb_->fits(n.file->size());
     }
-    size_t symlink_size(const Node& n);  // the length of the target it resolved to last
+    size_t symlink_size(const Node& n);  // the length of the target a stat would get now
     enum class Link { Materialize, AsIs, Lazy };
     Result<std::string> symlink_target(uint64_t ino, Link how = Link::Materialize);
 

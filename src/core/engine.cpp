@@ -251,11 +251,8 @@ Result<std::string> Engine::symlink_target(uint64_t ino, Link how) {
 }
 
 size_t Engine::symlink_size(const Node& n) {
-    {
-        std::lock_guard lock(open_mu_);
-        if (auto it = symlinks_.find(n.ino); it != symlinks_.end()) return it->second.size();
-    }
-    return hugetlb_->path_for(*n.file).size();
+    // What a stat-time resolution would answer now (an open's may differ: it can make the file).
+    return hugetlb_->holds(n.file->id()) ? hugetlb_->path_for(*n.file).size() : tree_.alias_target(n.ino).size();
 }
 
 void Engine::run_ahead(const Node& next, std::function<void(const VirtualFile&)> work) {

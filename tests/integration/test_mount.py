@@ -1174,6 +1174,7 @@ print(re.search(r"KernelPageSize:\\s+(\\d+)", block).group(1),
             store = hugetlb_mounts(self.dir)[0]
             listing = subprocess.run(["ls", "-lR", m.mnt], capture_output=True, text=True, check=True).stdout
             self.assertIn("tiny-llama-Q4_K_S.gguf -> ../.weightfs/lazy/r4/tiny-llama-Q4_K_S.gguf", listing)
+            self.assertEqual(os.lstat(m.path(path)).st_size, len("../.weightfs/lazy/r4/tiny-llama-Q4_K_S.gguf"))
             subprocess.run(["ls", "-lLR", m.mnt], capture_output=True, check=True)
             subprocess.run(["du", "-sL", m.mnt], capture_output=True, check=True)
             self.assertEqual(os.stat(m.path(path)).st_size, len(want))
