@@ -49,7 +49,6 @@ private:
     uint64_t map_size_ = 0;
     std::string page_kind_, page_note_, numa_report_;
     std::string pool_path_;    // nr_hugepages file we raised
-    uint64_t pool_before_ = 0;
     uint64_t reserved_ = 0;
 };
 

@@ -2,6 +2,8 @@
 
 #include <numa.h>
 #include <numaif.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -20,6 +22,23 @@
 namespace wfs {
 
 namespace {
+
+// Serializes read-modify-writes of the pool between weightfs daemons (flock on the sysctl file
+// itself): two that start or stop at once must not both write "what I read + mine".
+class PoolLock {
+public:
+    explicit PoolLock(const std::string& path) : fd_(open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+        if (fd_ >= 0) flock(fd_, LOCK_EX);
+    }
+    ~PoolLock() {
+        if (fd_ >= 0) close(fd_);  // releases the lock
+    }
+    PoolLock(const PoolLock&) = delete;
+    PoolLock& operator=(const PoolLock&) = delete;
+
+private:
+    int fd_;
+};
 
 std::string pool_file(uint64_t page_size, const char* what) {
     return "/sys/kernel/mm/hugepages/hugepages-" + std::to_string(page_size >> 10) + "kB/" + what;
@@ -101,9 +120,9 @@ Result<std::unique_ptr<Arena>> Arena::create(const ArenaConfig& cfg) {
 
     if (cfg.reserve_hugepages > 0 && cfg.hugepages != HugepageMode::Off) {
         a->pool_path_ = pool_file(hp, "nr_hugepages");
+        const PoolLock lock(a->pool_path_);
         auto before = read_number(a->pool_path_);
         if (!before) return make_error(ENOENT, "reserve_hugepages: cannot read " + a->pool_path_);
-        a->pool_before_ = *before;
         if (!write_number(a->pool_path_, *before + cfg.reserve_hugepages))
             return make_error(EACCES, "reserve_hugepages: cannot write " + a->pool_path_ + " (needs root)");
         a->reserved_ = read_number(a->pool_path_).value_or(*before) - *before;
@@ -156,22 +175,27 @@ Result<std::unique_ptr<Arena>> Arena::create(const ArenaConfig& cfg) {
 
 Arena::~Arena() {
     if (map_) munmap(map_, map_size_);
-    if (!pool_path_.empty()) {
-        // Pages still being released (a hugetlbfs file just unlinked, a consumer's last unmap)
-        // cannot be taken out of the pool yet: write again until the pool is back, for up to 2 s.
+    if (!pool_path_.empty() && reserved_ > 0) {
+        // What this daemon added is taken out again — not "the value before": another daemon
+        // may have raised the pool meanwhile, or an administrator lowered it. Pages still being
+        // released (a hugetlbfs file just unlinked, a consumer's last unmap) cannot be taken out
+        // yet: write again until they are, for up to 2 s.
+        const PoolLock lock(pool_path_);
+        const uint64_t at_exit = read_number(pool_path_).value_or(0);
+        const uint64_t target = at_exit > reserved_ ? at_exit - reserved_ : 0;
         bool written = false;
         for (int i = 0; i < 100; ++i) {
-            written = write_number(pool_path_, pool_before_);
-            if (!written || read_number(pool_path_).value_or(0) <= pool_before_) break;
+            written = write_number(pool_path_, target);
+            if (!written || read_number(pool_path_).value_or(0) <= target) break;
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
         auto now = read_number(pool_path_).value_or(0);
         if (!written)
-            spdlog::error("could not restore {} to {}", pool_path_, pool_before_);
-        else if (now > pool_before_)
-            spdlog::warn("hugepage pool at {}, not {}: {} pages are still in use elsewhere", now, pool_before_, now - pool_before_);
+            spdlog::error("could not lower {} to {}", pool_path_, target);
+        else if (now > target)
+            spdlog::warn("hugepage pool at {}, not {}: {} pages are still in use elsewhere", now, target, now - target);
         else
-            spdlog::info("hugepage pool restored to {}", pool_before_);
+            spdlog::info("hugepage pool lowered by {} to {}", at_exit - target, target);
     }
 }
 

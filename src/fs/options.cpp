@@ -241,7 +241,7 @@ weightfs options (-o):
   chunk=SIZE             chunk size, power of two (default 2M)
   hugepages=auto|require|off   cache pages: explicit hugetlb, else THP (auto), or plain (off)
   hugepage_size=2M|1G    explicit hugepage size (default 2M)
-  reserve_hugepages=N    raise nr_hugepages by N at mount, restore at exit (root)
+  reserve_hugepages=N    raise nr_hugepages by N at mount, lower it by N at exit (root)
   numa=interleave|local|N      NUMA policy of the cache (default interleave)
   threads=N              worker threads for prefetch, preload and materializing (default: cores)
   prefetch=N             chunks read ahead of a sequential reader (default 8)

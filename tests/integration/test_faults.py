@@ -351,6 +351,31 @@ class Hugepages(unittest.TestCase):
             f.write(str(self.before))
         shutil.rmtree(self.tmp, ignore_errors=True)
 
+    def test_two_daemons_each_give_back_what_they_reserved(self):
+        """Two mounts with reserve_hugepages=, stopped in the order they started (not the
+        reverse): each takes out of the pool what it added — the first must not restore the
+        value it saw (which would strand the second's pages), nor the second its own."""
+        want = read_bytes(os.path.join(REPACK, "tiny-llama-Q8_0-r4.gguf"))
+        a = Mount(self.tmp, "cache=16M,chunk=64K,hugepages=require,reserve_hugepages=8")
+        b = Mount(self.tmp, "cache=8M,chunk=64K,hugepages=require,reserve_hugepages=4")
+        pool = lambda: int(read_bytes(self.POOL))  # noqa: E731
+        try:
+            with a:
+                self.assertEqual(pool(), self.before + 8)
+                b.__enter__()
+                self.assertEqual(pool(), self.before + 12)
+                self.assertEqual(read_bytes(a.path("r4/tiny-llama-Q8_0.gguf")), want)
+                self.assertEqual(read_bytes(b.path("r4/tiny-llama-Q8_0.gguf")), want)
+            self.assertEqual(pool(), self.before + 4, "the first daemon's exit took the second's pages too")
+            self.assertEqual(read_bytes(b.path("r4/tiny-llama-Q8_0.gguf")), want)  # the second still serves from them
+            self.assertEqual(status(b.mnt)["page_kind"], "hugetlb-2M")
+            b.__exit__(None, None, None)
+        finally:
+            b.stop()  # nothing to do unless a failure above left it running
+        with open(self.POOL) as f:
+            self.assertEqual(int(f.read()), self.before)
+        self.assertEqual(meminfo("HugePages_Total"), self.before, "hugepages were not given back")
+
     def test_no_hugepages_falls_back_and_says_so(self):
         with open(self.POOL, "w") as f:
             f.write("0")
