@@ -165,6 +165,9 @@ private:
     Result<bool> preload_materialized(const std::string& path, const VirtualFile& file, bool passthrough);
     // A materialization in status while it runs ("materializing: …"), logged if it took long.
     class Tracked;
+    // serve=hugetlb: the hugetlbfs file if it is made (counted as resolved now when `resolved`),
+    // else the lazy alias.
+    std::string target_as_is(const Node& n, bool resolved);
     void preload_chunks(const std::string& path, const VirtualFile& file);
     void log_read_error(const std::string& path, const Error& e);
     void log_warning(const std::string& path, const std::string& message);
@@ -191,8 +194,11 @@ private:
     std::mutex open_mu_;  // guards open_counts_ (leaf lock: nothing else is taken under it)
     std::map<uint64_t, unsigned> open_counts_;
     std::map<uint64_t, std::string> served_;  // ino → how its latest open is served
-    std::map<uint64_t, std::string> symlinks_;  // ino → what it resolved to last (hugetlbfs file or lazy alias)
-    std::map<uint64_t, std::string> symlinks_lazy_;  // ino → why its last resolution was the lazy alias
+    struct Resolution {
+        std::string target;    // the hugetlbfs file, or the lazy alias
+        std::string lazy_why;  // why the alias ("" for the hugetlbfs file)
+    };
+    std::map<uint64_t, Resolution> symlinks_;  // ino → what an open through it resolved to last
     std::set<uint64_t> ahead_;                  // files being made or warmed ahead (one job each at a time)
     struct Making {  // one materialization under way
         std::string path;

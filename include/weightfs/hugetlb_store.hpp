@@ -39,6 +39,7 @@ public:
                      Eviction eviction = Eviction::Allowed);
     // Whether a file of this size is ever served from here (else it stays a lazy file).
     bool fits(uint64_t size) const { return fits(size, budget_, page_); }
+    // `budget` need not be whole pages: a file's pages fit it exactly when they fit its whole pages.
     static bool fits(uint64_t size, uint64_t budget, uint64_t page) {
         return size > 0 && size <= budget && (size + page - 1) / page * page <= budget;
     }

@@ -71,10 +71,10 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config) {
     for (const auto& p : e->catalog_.problems) spdlog::warn("skipped {} at offset {}: {}", p.file, p.offset, p.reason);
     for (const auto& p : e->report_.problems)
         spdlog::warn("{}/: skipped {} at offset {}: {}", p.where, p.file, p.offset, p.reason);
-    if (config.serve == Serve::Hugetlb) {
-        const uint64_t page = config.arena.hugepage_size, budget = config.arena.bytes / page * page;
-        e->tree_.add_aliases(".weightfs/lazy", [&](const VirtualFile& f) { return HugetlbStore::fits(f.size(), budget, page); });
-    }
+    if (config.serve == Serve::Hugetlb)
+        e->tree_.add_aliases(".weightfs/lazy", [&](const VirtualFile& f) {
+            return HugetlbStore::fits(f.size(), config.arena.bytes, config.arena.hugepage_size);
+        });
     if (e->config_.threads == 0) e->config_.threads = std::max(1u, std::thread::hardware_concurrency());
     if (e->config_.fuse_threads == 0) e->config_.fuse_threads = 10;
     return e;
@@ -228,16 +228,17 @@ Result<std::string> Engine::symlink_target(uint64_t ino, Link how) {
     const Node* n = tree_.get(ino);
     if (!n || !symlinked(*n)) return make_error(EINVAL, "not a symlink");
     if (how == Link::Lazy) return tree_.alias_target(ino);
-    if (how == Link::AsIs)  // a path handed out counts as resolved: not evicted in the next second
-        return hugetlb_->touch(n->file->id()) ? hugetlb_->path_for(*n->file) : tree_.alias_target(ino);
-    const Tracked making(*this, tree_.path_of(ino), *n->file, "for an open (hugetlbfs)");
+    if (how == Link::AsIs) return target_as_is(*n, true);  // handed out: not evicted in the next second
+    const std::string at = tree_.path_of(ino);
+    const Tracked making(*this, at, *n->file, "for an open (hugetlbfs)");
     auto path = hugetlb_->file(*n->file, *pool_, config_.threads + 1, making.progress());
     if (!path && (path.error().code == ENOSPC || path.error().code == ENOMEM)) {
         // No room in the pool now: the bytes are served lazily rather than refused.
-        log_warning(tree_.path_of(ino), "served lazily through " + tree_.alias_target(ino) + ": " + path.error().message);
+        std::string alias = tree_.alias_target(ino);
+        log_warning(at, "served lazily through " + alias + ": " + path.error().message);
         std::lock_guard lock(open_mu_);
-        symlinks_lazy_[ino] = path.error().message;
-        return symlinks_[ino] = tree_.alias_target(ino);
+        symlinks_[ino] = {alias, path.error().message};
+        return alias;
     }
     if (!path) {
         read_failed(ino, path.error());
@@ -245,14 +246,18 @@ Result<std::string> Engine::symlink_target(uint64_t ino, Link how) {
     }
     materialize_ahead(ino);
     std::lock_guard lock(open_mu_);
-    symlinks_lazy_.erase(ino);
-    symlinks_[ino] = *path;
+    symlinks_[ino] = {*path, ""};
     return path;
 }
 
+std::string Engine::target_as_is(const Node& n, bool resolved) {
+    const bool made = resolved ? hugetlb_->touch(n.file->id()) : hugetlb_->holds(n.file->id());
+    return made ? hugetlb_->path_for(*n.file) : tree_.alias_target(n.ino);
+}
+
 size_t Engine::symlink_size(const Node& n) {
-    // What a stat-time resolution would answer now (an open's may differ: it can make the file).
-    return hugetlb_->holds(n.file->id()) ? hugetlb_->path_for(*n.file).size() : tree_.alias_target(n.ino).size();
+    // What a stat would get now (an open may differ: it can make the file); not a resolution.
+    return target_as_is(n, false).size();
 }
 
 void Engine::run_ahead(const Node& next, std::function<void(const VirtualFile&)> work) {
@@ -490,6 +495,7 @@ void Engine::preload(bool passthrough) {
 }
 
 Result<bool> Engine::preload_materialized(const std::string& path, const VirtualFile& file, bool passthrough) {
+    if (hugetlb_ ? !hugetlb_->fits(file.size()) : !passthrough || file.size() == 0) return false;  // warmed instead
     std::atomic<uint64_t> produced{0};
     const Tracked making(*this, path, file, hugetlb_ ? "for preload (hugetlbfs)" : "for preload (passthrough)",
                          [&](uint64_t n) {
@@ -505,11 +511,9 @@ Result<bool> Engine::preload_materialized(const std::string& path, const Virtual
         return r;
     };
     if (hugetlb_) {
-        if (!hugetlb_->fits(file.size())) return false;
-        auto path = hugetlb_->file(file, *pool_, config_.threads, progress, Eviction::Never);
-        return finish(path ? Result<bool>(true) : Result<bool>(path.error()));
+        auto made = hugetlb_->file(file, *pool_, config_.threads, progress, Eviction::Never);
+        return finish(made ? Result<bool>(true) : Result<bool>(made.error()));
     }
-    if (!passthrough || file.size() == 0) return false;
     if (store_) {
         auto fd = store_->file(file, *pool_, config_.threads, progress, Eviction::Never);
         if (fd) {
@@ -601,11 +605,9 @@ std::string Engine::status_text() {
         auto how = served_.find(ino);
         o << "open: " << escape_name(tree_.path_of(ino)) << " x" << count << " (" << (how == served_.end() ? "lazy" : how->second) << ")\n";
     }
-    for (auto& [ino, target] : symlinks_) {
-        auto lazy = symlinks_lazy_.find(ino);
-        o << "symlink: " << escape_name(tree_.path_of(ino)) << " -> " << escape_name(target)
-          << (lazy == symlinks_lazy_.end() ? " (hugetlb)" : " (lazy: " + lazy->second + ")") << "\n";
-    }
+    for (auto& [ino, r] : symlinks_)
+        o << "symlink: " << escape_name(tree_.path_of(ino)) << " -> " << escape_name(r.target)
+          << (r.lazy_why.empty() ? " (hugetlb)" : " (lazy: " + r.lazy_why + ")") << "\n";
     return o.str();
 }
 
