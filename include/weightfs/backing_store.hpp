@@ -40,6 +40,7 @@ public:
     uint64_t used();
     size_t files();
     bool holds(uint64_t id);  // materialized and not evicted
+    uint64_t huge();          // bytes of the files held that are on 2 MiB pages
     uint64_t evictions();
 
 private:
@@ -52,8 +53,12 @@ private:
         uint64_t footprint = 0;  // what it counts against the budget
         unsigned holders = 0;    // file() successes (and fills under way) not yet released
         uint64_t last_use = 0;   // tick of its last release: the eviction order
+        uint64_t huge = 0;       // bytes of it on 2 MiB pages
     };
-    Status fill(const VirtualFile& file, int fd, WorkerPool& pool, unsigned threads, const Progress& progress);
+    // Allocates the file's pages (2 MiB ones, compacting memory for them) and fills them; `huge`
+    // is set to how much of it is on 2 MiB pages.
+    Status fill(const VirtualFile& file, int fd, WorkerPool& pool, unsigned threads, const Progress& progress,
+                uint64_t& huge);
     // With mu_ held: evicts files nobody holds, least recently used first, until `need` more
     // bytes fit; evicts nothing when even all of them would not make the room.
     bool make_room(uint64_t need);
@@ -63,7 +68,7 @@ private:
     uint64_t budget_ = 0;
     std::mutex mu_;  // guards entries_ and used_ (leaf lock)
     std::map<uint64_t, std::shared_ptr<Entry>> entries_;
-    uint64_t used_ = 0;
+    uint64_t used_ = 0, huge_ = 0;
     uint64_t tick_ = 0, evictions_ = 0;
 };
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <utility>
 #include <vector>
+#include <cstdio>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -23,6 +24,26 @@ namespace {
 // the filling thread, not an error.
 constexpr uint64_t kHugePage = 2ull << 20;
 uint64_t footprint(uint64_t size) { return (size + kHugePage - 1) / kHugePage * kHugePage; }
+
+// How much of this process's shared mapping at `addr` is mapped by 2 MiB page-table entries
+// (its ShmemPmdMapped in /proc/self/smaps): after the mapping is populated, how much of the file
+// is on huge pages. 0 when it cannot be read.
+uint64_t pmd_mapped_bytes(const void* addr) {
+    FILE* f = std::fopen("/proc/self/smaps", "re");
+    if (!f) return 0;
+    char want[32];
+    std::snprintf(want, sizeof want, "%lx-", reinterpret_cast<unsigned long>(addr));
+    char line[512];
+    bool in = false;
+    uint64_t kib = 0;
+    while (std::fgets(line, sizeof line, f)) {
+        if (std::strncmp(line, want, std::strlen(want)) == 0) in = true;
+        else if (in && std::sscanf(line, "ShmemPmdMapped: %lu kB", &kib) == 1) break;
+        else if (in && std::strncmp(line, "VmFlags:", 8) == 0) break;
+    }
+    std::fclose(f);
+    return kib << 10;
+}
 }  // namespace
 
 Result<std::unique_ptr<BackingStore>> BackingStore::create(uint64_t budget) {
@@ -69,21 +90,38 @@ bool BackingStore::holds(uint64_t id) {
     return it != entries_.end() && it->second->ok;
 }
 
+uint64_t BackingStore::huge() {
+    std::lock_guard lock(mu_);
+    return huge_;
+}
+
 uint64_t BackingStore::evictions() {
     std::lock_guard lock(mu_);
     return evictions_;
 }
 
-Status BackingStore::fill(const VirtualFile& file, int fd, WorkerPool& pool, unsigned threads, const Progress& progress) {
+Status BackingStore::fill(const VirtualFile& file, int fd, WorkerPool& pool, unsigned threads, const Progress& progress,
+                          uint64_t& huge) {
     const uint64_t size = file.size();
     if (size == 0) return {};
-    // Every page is allocated here (not cleared: tmpfs clears a page when it is first faulted),
-    // so a full tmpfs is this ENOSPC and never a SIGBUS in a filling thread — it can be fuller
-    // than the budget says while an evicted file is still held by the kernel or a consumer's map.
-    if (fallocate(fd, 0, 0, static_cast<off_t>(size)) != 0)
-        return make_error(errno, std::string("allocating the backing file: ") + std::strerror(errno));
+    if (ftruncate(fd, static_cast<off_t>(size)) != 0)
+        return make_error(errno, std::string("sizing the backing file: ") + std::strerror(errno));
     void* map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) return make_error(errno, std::string("mmap of the backing file: ") + std::strerror(errno));
+    // Every page is allocated here, before the fill, so a full tmpfs is an error and never a
+    // SIGBUS in a filling thread (it can be fuller than the budget says while an evicted file is
+    // still held by a consumer's map). Allocated through a MADV_HUGEPAGE mapping, the kernel
+    // compacts memory to find 2 MiB pages; fallocate() (no mapping) takes 4 KiB ones whenever
+    // free memory is fragmented (defrag=madvise, the default), and every consumer's mmap of the
+    // file is then on 4 KiB pages. fallocate() stays as the fallback: it says why (ENOSPC), and
+    // serves kernels without MADV_POPULATE_WRITE (< 5.14).
+    madvise(map, size, MADV_HUGEPAGE);
+    if (madvise(map, size, MADV_POPULATE_WRITE) != 0 && fallocate(fd, 0, 0, static_cast<off_t>(size)) != 0) {
+        const int e = errno;
+        munmap(map, size);
+        return make_error(e, std::string("allocating the backing file: ") + std::strerror(e));
+    }
+    huge = pmd_mapped_bytes(map);
     Status st = materialize(file, static_cast<uint8_t*>(map), pool, threads, progress);
     munmap(map, size);
     return st;
@@ -94,6 +132,7 @@ void BackingStore::remove(uint64_t id, Entry& e) {
     e.fd = -1;
     unlinkat(mount_fd_, std::to_string(id).c_str(), 0);  // its pages go once the kernel lets go too
     used_ -= e.footprint;
+    huge_ -= e.huge;
     entries_.erase(id);
 }
 
@@ -142,7 +181,8 @@ Result<int> BackingStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned
             e->error = make_error(errno, std::string("creating the backing file: ") + std::strerror(errno));
             return;
         }
-        Status st = fill(vf, fd, pool, threads, progress);
+        uint64_t huge = 0;
+        Status st = fill(vf, fd, pool, threads, progress, huge);
         close(fd);
         if (!st) {
             e->error = st.error();
@@ -151,7 +191,18 @@ Result<int> BackingStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned
         }
         e->fd = openat(mount_fd_, name.c_str(), O_RDONLY | O_CLOEXEC);
         e->ok = e->fd >= 0;
-        if (!e->ok) e->error = make_error(errno, std::string("reopening the backing file: ") + std::strerror(errno));
+        if (!e->ok) {
+            e->error = make_error(errno, std::string("reopening the backing file: ") + std::strerror(errno));
+            return;
+        }
+        const uint64_t whole = vf.size() / kHugePage * kHugePage;  // the tail is 4 KiB pages by design
+        if (huge < whole)
+            spdlog::warn("backing tmpfs: the {}/ file made from {} has {} MiB of its {} MiB on 2 MiB pages (memory "
+                         "too fragmented for the rest): consumers' mmaps take 4 KiB pages there", vf.view(),
+                         vf.sources().empty() ? std::string("?") : vf.sources().front(), huge >> 20, whole >> 20);
+        std::lock_guard lock(mu_);
+        e->huge = huge;
+        huge_ += huge;
     });
     std::lock_guard lock(mu_);
     if (!e->ok) {

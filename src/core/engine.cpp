@@ -570,7 +570,8 @@ std::string Engine::status_text() {
                     << format_bytes(hugetlb_->used()) << " of " << format_bytes(hugetlb_->budget()) << ", "
                     << hugetlb_->evictions() << " evicted)";
     if (store_) o << " (backing tmpfs huge=always, " << store_->files() << " files, " << format_bytes(store_->used()) << " of "
-                  << format_bytes(store_->budget()) << ", " << store_->evictions() << " evicted)";
+                  << format_bytes(store_->budget()) << ", " << format_bytes(store_->huge()) << " on 2 MiB pages, "
+                  << store_->evictions() << " evicted)";
     o << "\n";
     std::snprintf(buf, sizeof buf, "%.4f", lookups ? static_cast<double>(hits + waits) / lookups : 0.0);
     o << "hits: " << hits << "\nmisses: " << misses << "\nwaits: " << waits << "\nhit_rate: " << buf << "\n";

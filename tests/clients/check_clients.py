@@ -26,7 +26,7 @@ def check(name, ok, detail=""):
     results["checks"].append({"name": name, "ok": bool(ok), "detail": detail})
     print(f"{'PASS' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
     if not ok:
-        failed.append(name)
+        failed.append(f"{name}: {detail[:400]}" if detail else name)
 
 
 def view(path):

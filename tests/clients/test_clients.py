@@ -21,16 +21,24 @@ from harness import WEIGHTFS, mounted, unmount, wait_mounted  # noqa: E402
 
 ROOT_SH = os.path.join(HERE, "root.sh")
 results = []
+failures = []  # (step, detail), repeated at the end: CI shows only the log's last lines
 
 
 def step(name, ok, detail=""):
     results.append(ok)
+    if not ok:
+        failures.append(f"{name}{': ' + detail if detail else ''}")
     print(f"{'PASS' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+
+
+# Progress bars and advice from transformers/tqdm would bury the results in a CI log.
+QUIET = ("env", "TQDM_DISABLE=1", "HF_HUB_DISABLE_PROGRESS_BARS=1", "TRANSFORMERS_VERBOSITY=error")
 
 
 def in_root(*cmd, timeout=1800):
     t0 = time.time()
-    r = subprocess.run([ROOT_SH, "run", *cmd], timeout=timeout)
+    sys.stdout.flush()
+    r = subprocess.run([ROOT_SH, "run", *QUIET, *cmd], timeout=timeout, stderr=subprocess.STDOUT)
     print(f"  ({' '.join(cmd)[:80]}: {time.time() - t0:.0f} s, rc {r.returncode})", flush=True)
     return r.returncode
 
@@ -115,18 +123,22 @@ def main():
                      "python3", work_in_root + "/check_clients.py", out_in_root)
         subprocess.run(["fusermount3", "-u", ht_mnt], check=False)
         ht_proc.wait(timeout=30)
+        left = os.listdir(os.path.join(work, "ht"))
         step("the serve=hugetlb weightfs exited cleanly and gave its hugepages back",
-             ht_proc.returncode == 0 and mounted(ht_mnt) is None and not os.listdir(os.path.join(work, "ht")),
-             f"rc {ht_proc.returncode}")
+             ht_proc.returncode == 0 and mounted(ht_mnt) is None and not left,
+             f"rc {ht_proc.returncode}, still mounted: {mounted(ht_mnt)}, left in its hugetlb_dir: {left}")
         ht_proc = None
-        summary = json.load(open(os.path.join(out, "results.json")))
+        try:
+            summary = json.load(open(os.path.join(out, "results.json")))
+        except (OSError, ValueError) as e:  # check_clients.py died before its summary
+            summary = {"checks": [], "failed": [f"no summary ({e})"], "versions": {}}
         step(f"client checks in the root ({len(summary['checks'])} checks)", rc == 0,
-             "failed: " + ", ".join(summary["failed"]) if summary["failed"] else "")
+             "failed: " + " | ".join(summary["failed"]) if summary["failed"] else f"rc {rc}")
         print("versions: " + json.dumps(summary["versions"]), flush=True)
         subprocess.run(["fusermount3", "-u", mnt], check=False)
         proc.wait(timeout=30)
         step("weightfs exited cleanly after the clients and nothing is left mounted",
-             proc.returncode == 0 and mounted(mnt) is None, f"rc {proc.returncode}")
+             proc.returncode == 0 and mounted(mnt) is None, f"rc {proc.returncode}, still mounted: {mounted(mnt)}")
         proc = None
     finally:
         if proc is not None:
@@ -161,6 +173,8 @@ def main():
         shutil.rmtree(build, ignore_errors=True)
 
     failed = results.count(False)
+    for f in failures:
+        print("FAILED " + f)
     print(f"clients: {len(results) - failed} passed, {failed} failed ({time.time() - t0:.0f} s)")
     return 1 if failed else 0
 

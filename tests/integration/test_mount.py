@@ -817,6 +817,7 @@ class Passthrough(unittest.TestCase):
                 self.assertEqual(pmd, len(self.data) // 1024, "the consumer's mapping is not all on 2 MiB pages")
                 st = status(m.mnt)
                 self.assertTrue(st["serve"].startswith("passthrough (backing tmpfs huge=always"), st["serve"])
+                self.assertIn("48.0 MiB on 2 MiB pages", st["serve"])
                 self.assertIn("open: /concat/big.bin x1 (passthrough)", read_bytes(m.path(".weightfs/status")).decode())
                 self.assertEqual(int(st["read_requests"]), 0, "passthrough reads must not reach the daemon")
             # Transformed views are materialized by the same transforms: byte-identical through read() and mmap.

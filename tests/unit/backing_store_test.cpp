@@ -2,7 +2,8 @@
 // holds whatever the file sizes (a file's last, partial page takes a whole page of the tmpfs,
 // so a budget counted in bytes let the last page of a file find the tmpfs full: a SIGBUS in the
 // daemon's fill); files nobody holds evicted least recently used first when a new one needs the
-// room; and a tmpfs still full of an evicted file some consumer maps is a clean ENOSPC.
+// room; and a tmpfs still full of an evicted file some consumer maps is a clean ENOSPC. Files
+// are on 2 MiB pages wherever a whole one fits, and the store counts how much.
 #include <gtest/gtest.h>
 
 #include <sys/mman.h>
@@ -55,6 +56,9 @@ TEST(BackingStore, FilesExactAndTheBudgetCountsWholePages) {
     auto fa = (*store)->file(a, pool, 3);
     ASSERT_TRUE(fa.ok()) << fa.error().message;
     EXPECT_TRUE(holds_pattern(*fa, a.size()));
+    // Its whole 2 MiB part is on a 2 MiB page (allocated through a MADV_HUGEPAGE mapping, which
+    // compacts memory for it), and the count says so.
+    EXPECT_EQ((*store)->huge(), 2 * kMiB);
     auto fb = (*store)->file(b, pool, 3);  // before: SIGBUS at b's last page; a is held
     ASSERT_FALSE(fb.ok()) << "accepted a file the tmpfs cannot hold";
     EXPECT_EQ(fb.error().code, ENOSPC);
@@ -92,6 +96,7 @@ TEST(BackingStore, IdleFilesAreEvictedLeastRecentlyUsedFirst) {
     EXPECT_TRUE(holds_pattern(*fd, d.size()));
     EXPECT_EQ((*store)->evictions(), 1u);
     EXPECT_EQ((*store)->files(), 3u);
+    EXPECT_EQ((*store)->huge(), 8 * kMiB);  // a, c, d: the evicted b no longer counts
     // b again: nothing idle but a (2 MiB) — not enough, so nothing is evicted and b is refused.
     auto fb = (*store)->file(b, pool, 3);
     ASSERT_FALSE(fb.ok());
