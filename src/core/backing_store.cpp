@@ -108,21 +108,31 @@ Status BackingStore::fill(const VirtualFile& file, int fd, WorkerPool& pool, uns
         return make_error(errno, std::string("sizing the backing file: ") + std::strerror(errno));
     void* map = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) return make_error(errno, std::string("mmap of the backing file: ") + std::strerror(errno));
-    // Every page is allocated here, before the fill, so a full tmpfs is an error and never a
-    // SIGBUS in a filling thread (it can be fuller than the budget says while an evicted file is
-    // still held by a consumer's map). Allocated through a MADV_HUGEPAGE mapping, the kernel
-    // compacts memory to find 2 MiB pages; fallocate() (no mapping) takes 4 KiB ones whenever
-    // free memory is fragmented (defrag=madvise, the default), and every consumer's mmap of the
-    // file is then on 4 KiB pages. fallocate() stays as the fallback: it says why (ENOSPC), and
-    // serves kernels without MADV_POPULATE_WRITE (< 5.14).
+    auto* base = static_cast<uint8_t*>(map);
+    // Each piece's pages are allocated before it is written, so a full tmpfs is an error and
+    // never a SIGBUS in a filling thread (it can be fuller than the budget says while an evicted
+    // file is still held by a consumer's map) — by the thread that writes it, so the clearing of
+    // fresh pages, most of a materialization's cost, is spread over the threads. Allocated
+    // through a MADV_HUGEPAGE mapping, the kernel compacts memory to find 2 MiB pages;
+    // fallocate() (no mapping) takes 4 KiB ones whenever free memory is fragmented
+    // (defrag=madvise, the default), and every consumer's mmap of the file is then on 4 KiB
+    // pages. fallocate() of the whole file stays for kernels without MADV_POPULATE_WRITE (< 5.14).
     madvise(map, size, MADV_HUGEPAGE);
-    if (madvise(map, size, MADV_POPULATE_WRITE) != 0 && fallocate(fd, 0, 0, static_cast<off_t>(size)) != 0) {
-        const int e = errno;
-        munmap(map, size);
+    auto failed = [](int e) {
+        if (e == EFAULT) e = ENOSPC;  // the fault would have been a SIGBUS: on tmpfs, no space left
         return make_error(e, std::string("allocating the backing file: ") + std::strerror(e));
+    };
+    Prepare allocate = [base, failed](uint64_t off, uint64_t len) -> Status {
+        if (madvise(base + off, len, MADV_POPULATE_WRITE) == 0) return {};
+        return failed(errno);
+    };
+    Status st = allocate(0, std::min<uint64_t>(size, kHugePage));  // also asks whether the kernel can
+    if (!st && st.error().code == EINVAL) {
+        allocate = nullptr;
+        st = fallocate(fd, 0, 0, static_cast<off_t>(size)) == 0 ? Status{} : failed(errno);
     }
-    huge = pmd_mapped_bytes(map);
-    Status st = materialize(file, static_cast<uint8_t*>(map), pool, threads, progress);
+    if (st) st = materialize(file, base, pool, threads, progress, allocate);
+    huge = pmd_mapped_bytes(map);  // ~4 ms per GiB (smaps looks at every 4 KiB page): <1% of a fill
     munmap(map, size);
     return st;
 }

@@ -18,6 +18,7 @@ struct Job {
     const VirtualFile* file;
     uint8_t* base;
     Progress progress;
+    Prepare prepare;
     uint64_t size, pieces;
     std::atomic<uint64_t> next{0};
     std::mutex mu;
@@ -29,7 +30,8 @@ struct Job {
     void work() {
         for (uint64_t p; (p = next.fetch_add(1)) < pieces;) {
             const uint64_t off = p * kPiece, len = std::min(kPiece, size - off);
-            Status st = file->produce(off, static_cast<size_t>(len), base + off);
+            Status st = prepare ? prepare(off, len) : Status{};
+            if (st) st = file->produce(off, static_cast<size_t>(len), base + off);
             if (!st) stop(st.error());
             else if (progress && !progress(len)) stop(Error{ECANCELED, "stopped"});
         }
@@ -45,11 +47,13 @@ struct Job {
 
 }  // namespace
 
-Status materialize(const VirtualFile& file, uint8_t* base, WorkerPool& pool, unsigned threads, const Progress& progress) {
+Status materialize(const VirtualFile& file, uint8_t* base, WorkerPool& pool, unsigned threads, const Progress& progress,
+                   const Prepare& prepare) {
     auto job = std::make_shared<Job>();
     job->file = &file;
     job->base = base;
     job->progress = progress;
+    job->prepare = prepare;
     job->size = file.size();
     job->pieces = (job->size + kPiece - 1) / kPiece;
     const uint64_t helpers = std::min<uint64_t>(threads > 1 ? threads - 1 : 0, job->pieces > 0 ? job->pieces - 1 : 0);

@@ -3,8 +3,10 @@
 // materialize exact with its progress, also when called from the pool's own workers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -210,4 +212,38 @@ TEST(Materialize, ExactBytesAndProgressEvenFromEveryPoolWorkerAtOnce) {
     ASSERT_FALSE(st.ok());
     EXPECT_EQ(st.error().code, ECANCELED);
     EXPECT_LE(pieces.load(), 4);  // the pieces already under way finish; no new one starts
+}
+
+TEST(Materialize, EachPieceIsPreparedBeforeItIsWrittenAndAPreparationErrorStopsTheWork) {
+    // The backing store allocates a piece's pages in the prepare hook (by the thread that writes
+    // it); a full tmpfs there must end the materialization with that error, no piece written
+    // after it.
+    constexpr uint64_t kSize = (9ull << 20) + 12345;
+    VirtualFile file("t", std::vector<Extent>{{0, kSize, std::make_shared<PatternPiece>(), 0}}, kSize,
+                     std::vector<std::string>{});
+    WorkerPool pool(2);
+    std::vector<uint8_t> buf(kSize, 0xAB);
+    std::mutex mu;
+    std::vector<std::pair<uint64_t, uint64_t>> prepared;
+    Status st = materialize(file, buf.data(), pool, 3, {}, [&](uint64_t off, uint64_t len) -> Status {
+        EXPECT_EQ(buf[off], 0xAB) << "piece at " << off << " written before it was prepared";
+        std::lock_guard lock(mu);
+        prepared.emplace_back(off, len);
+        return {};
+    });
+    ASSERT_TRUE(st.ok());
+    std::sort(prepared.begin(), prepared.end());
+    ASSERT_EQ(prepared.size(), 5u);  // 4 whole 2 MiB pieces and the tail
+    for (size_t i = 0; i < prepared.size(); ++i) EXPECT_EQ(prepared[i].first, i * (2ull << 20));
+    EXPECT_EQ(prepared.back().second, kSize - (8ull << 20));
+    bool same = true;
+    for (uint64_t i = 0; i < kSize && same; ++i) same = buf[i] == PatternPiece::byte_at(i);
+    EXPECT_TRUE(same);
+    std::atomic<int> calls{0};
+    st = materialize(file, buf.data(), pool, 3, {}, [&](uint64_t, uint64_t) -> Status {
+        return ++calls == 2 ? Status{make_error(ENOSPC, "allocating the backing file: No space left on device")} : Status{};
+    });
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().code, ENOSPC);
+    EXPECT_LE(calls.load(), 4);  // pieces under way may finish; no new one starts
 }
