@@ -41,6 +41,9 @@ public:
     size_t files();
     bool holds(uint64_t id);  // materialized and not evicted
     uint64_t huge();          // bytes of the files held that are on 2 MiB pages
+    // What keeps this process's tmpfs files off 2 MiB pages whatever the memory (a system-wide
+    // setting, or THP disabled for the process), or "" when nothing does.
+    static std::string huge_page_obstacle();
     uint64_t evictions();
 
 private:

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -46,6 +47,20 @@ uint64_t pmd_mapped_bytes(const void* addr) {
 }
 }  // namespace
 
+std::string BackingStore::huge_page_obstacle() {
+    char buf[128] = {};
+    if (FILE* f = std::fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "re")) {
+        const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+        std::fclose(f);
+        buf[n] = 0;
+        if (std::strstr(buf, "[deny]"))
+            return "huge pages for tmpfs are denied system-wide: /sys/kernel/mm/transparent_hugepage/shmem_enabled is deny";
+    }
+    if (prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1)
+        return "transparent huge pages are disabled for this process: PR_SET_THP_DISABLE, inherited from its parent";
+    return {};
+}
+
 Result<std::unique_ptr<BackingStore>> BackingStore::create(uint64_t budget) {
     std::unique_ptr<BackingStore> s(new BackingStore());
     s->budget_ = budget / kHugePage * kHugePage;
@@ -65,6 +80,15 @@ Result<std::unique_ptr<BackingStore>> BackingStore::create(uint64_t budget) {
     int e = errno;
     close(fs);
     if (s->mount_fd_ < 0) return make_error(e, std::string("fsmount(tmpfs) failed: ") + std::strerror(e));
+    // Pages are allocated through this process's mapping, so an inherited PR_SET_THP_DISABLE
+    // would put every file on 4 KiB pages; the store exists to give consumers 2 MiB ones.
+    if (prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1 && prctl(PR_SET_THP_DISABLE, 0, 0, 0, 0) == 0)
+        spdlog::info("backing tmpfs: transparent huge pages were disabled for this process (PR_SET_THP_DISABLE, "
+                     "inherited): switched back on, the files are made on 2 MiB pages");
+    const std::string obstacle = huge_page_obstacle();
+    if (!obstacle.empty())
+        spdlog::warn("backing tmpfs: {}: materialized files will be on 4 KiB pages, and so will consumers' mmaps of them",
+                     obstacle);
     return s;
 }
 
@@ -206,10 +230,13 @@ Result<int> BackingStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned
             return;
         }
         const uint64_t whole = vf.size() / kHugePage * kHugePage;  // the tail is 4 KiB pages by design
-        if (huge < whole)
-            spdlog::warn("backing tmpfs: the {}/ file made from {} has {} MiB of its {} MiB on 2 MiB pages (memory "
-                         "too fragmented for the rest): consumers' mmaps take 4 KiB pages there", vf.view(),
-                         vf.sources().empty() ? std::string("?") : vf.sources().front(), huge >> 20, whole >> 20);
+        if (huge < whole) {
+            std::string why = huge_page_obstacle();
+            spdlog::warn("backing tmpfs: the {}/ file made from {} has {} MiB of its {} MiB on 2 MiB pages, because {}; "
+                         "consumers' mmaps take 4 KiB pages there", vf.view(),
+                         vf.sources().empty() ? std::string("?") : vf.sources().front(), huge >> 20, whole >> 20,
+                         why.empty() ? "memory is too fragmented for the rest" : why);
+        }
         std::lock_guard lock(mu_);
         e->huge = huge;
         huge_ += huge;
