@@ -69,7 +69,7 @@ private:
 
     int mount_fd_ = -1;
     uint64_t budget_ = 0;
-    std::mutex mu_;  // guards entries_ and used_ (leaf lock)
+    std::mutex mu_;  // guards entries_, used_ and huge_ (leaf lock)
     std::map<uint64_t, std::shared_ptr<Entry>> entries_;
     uint64_t used_ = 0, huge_ = 0;
     uint64_t tick_ = 0, evictions_ = 0;

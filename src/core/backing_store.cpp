@@ -229,7 +229,7 @@ Result<int> BackingStore::file(const VirtualFile& vf, WorkerPool& pool, unsigned
             e->error = make_error(errno, std::string("reopening the backing file: ") + std::strerror(errno));
             return;
         }
-        const uint64_t whole = vf.size() / kHugePage * kHugePage;  // the tail is 4 KiB pages by design
+        const uint64_t whole = vf.size() / kHugePage * kHugePage;  // a partial last 2 MiB is never PMD-mapped
         if (huge < whole) {
             std::string why = huge_page_obstacle();
             spdlog::warn("backing tmpfs: the {}/ file made from {} has {} MiB of its {} MiB on 2 MiB pages, because {}; "
