@@ -12,7 +12,6 @@ import mmap
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -20,6 +19,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+from harness import Mount, status  # noqa: E402
 
 
 def build_source(data, src):
@@ -65,15 +65,6 @@ def rss_parts(pid):
             if line.startswith(("RssAnon:", "RssFile:", "RssShmem:")):
                 parts[line.split(":")[0][3:].lower()] = int(line.split()[1]) >> 10
     return ", ".join(f"{k} {v} MiB" for k, v in parts.items())
-
-
-def status(mnt):
-    out = {}
-    with open(os.path.join(mnt, ".weightfs", "status")) as f:
-        for line in f:
-            k, _, v = line.partition(": ")
-            out.setdefault(k, v.strip())
-    return out
 
 
 class Reader(threading.Thread):
@@ -145,73 +136,61 @@ def main():
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="weightfs-soak-")
-    src, mnt = os.path.join(tmp, "src"), os.path.join(tmp, "mnt")
+    src = os.path.join(tmp, "src")
     os.mkdir(src)
-    os.mkdir(mnt)
     expected = build_source(args.data, src)
-    log = open(os.path.join(tmp, "daemon.log"), "w")
-    daemon = subprocess.Popen([args.weightfs, src, mnt, "-f", "-o", args.options], stdout=log, stderr=subprocess.STDOUT)
     ok = False
     try:
-        deadline = time.time() + 20
-        while not os.path.exists(os.path.join(mnt, ".weightfs", "status")):
-            if daemon.poll() is not None or time.time() > deadline:
-                raise SystemExit("soak: weightfs did not mount")
-            time.sleep(0.02)
-        # Warm-up pass, so "start" is measured with every view built and the cache in use (with
-        # serve=hugetlb, through each file's lazy alias too: the path a file takes when the pool
-        # is short).
-        for path in expected:
-            for full in (os.path.join(mnt, path), os.path.join(mnt, ".weightfs", "lazy", path)):
-                if os.path.exists(full):
-                    with open(full, "rb") as f:
-                        f.read()
-        rss0, fds0 = proc_figures(daemon.pid)
-        req0 = int(status(mnt)["read_requests"])
-        kinds = ["sequential", "random", "mmap"]
-        end = time.time() + args.seconds
-        readers = [Reader(kinds[i % 3], mnt, expected, end, i) for i in range(args.readers)]
-        started = time.time()
-        [r.start() for r in readers]
-        [r.join() for r in readers]
-        elapsed = time.time() - started
-        time.sleep(0.5)  # let the last RELEASEs arrive
-        rss1, fds1 = proc_figures(daemon.pid)
-        parts1 = rss_parts(daemon.pid)
-        st = status(mnt)
-        errors = [e for r in readers for e in r.errors]
-        verified = sum(r.bytes for r in readers)
-        fig = {
-            "seconds": round(elapsed, 1), "readers": args.readers, "files": len(expected),
-            "requests_served": int(st["read_requests"]) - req0, "reads_checked": sum(r.reads for r in readers),
-            "bytes_verified": verified, "errors": len(errors) + int(st["read_errors"]),
-            "evictions": int(st["evictions"]), "rss_start": rss0, "rss_end": rss1, "fds_start": fds0, "fds_end": fds1,
-            "open_files_end": int(st["open_files"]),
-        }
-        print(f"soak: {args.readers} readers (sequential, random, mmap) over {len(expected)} files in 5 views, "
-              f"{fig['seconds']} s, options {args.options}")
-        print(f"  requests served   {fig['requests_served']:>14,}")
-        print(f"  reads checked     {fig['reads_checked']:>14,}")
-        print(f"  bytes verified    {verified:>14,}  ({verified / elapsed / 1e9:.2f} GB/s)")
-        print(f"  cache evictions   {fig['evictions']:>14,}")
-        print(f"  errors            {fig['errors']:>14}")
-        print(f"  daemon RSS        {rss0 >> 20:>8} MiB -> {rss1 >> 20} MiB ({parts1})")
-        print(f"  daemon open fds   {fds0:>14} -> {fds1}")
-        for e in errors[:10]:
-            print("  ERROR", e)
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(fig, f, indent=1)
-        ok = (fig["errors"] == 0 and fds1 <= fds0 and fig["open_files_end"] == 0
-              and rss1 <= rss0 + (16 << 20) and verified > 0)
-        print("soak:", "PASS" if ok else "FAIL")
+        with Mount(src, args.options, exe=args.weightfs, expect_errors=True) as m:
+            mnt, daemon = m.mnt, m.proc
+            # Warm-up pass, so "start" is measured with every view built and the cache in use (with
+            # serve=hugetlb, through each file's lazy alias too: the path a file takes when the pool
+            # is short).
+            for path in expected:
+                for full in (os.path.join(mnt, path), os.path.join(mnt, ".weightfs", "lazy", path)):
+                    if os.path.exists(full):
+                        with open(full, "rb") as f:
+                            f.read()
+            rss0, fds0 = proc_figures(daemon.pid)
+            req0 = int(status(mnt)["read_requests"])
+            kinds = ["sequential", "random", "mmap"]
+            end = time.time() + args.seconds
+            readers = [Reader(kinds[i % 3], mnt, expected, end, i) for i in range(args.readers)]
+            started = time.time()
+            [r.start() for r in readers]
+            [r.join() for r in readers]
+            elapsed = time.time() - started
+            time.sleep(0.5)  # let the last RELEASEs arrive
+            rss1, fds1 = proc_figures(daemon.pid)
+            parts1 = rss_parts(daemon.pid)
+            st = status(mnt)
+            errors = [e for r in readers for e in r.errors]
+            verified = sum(r.bytes for r in readers)
+            fig = {
+                "seconds": round(elapsed, 1), "readers": args.readers, "files": len(expected),
+                "requests_served": int(st["read_requests"]) - req0, "reads_checked": sum(r.reads for r in readers),
+                "bytes_verified": verified, "errors": len(errors) + int(st["read_errors"]),
+                "evictions": int(st["evictions"]), "rss_start": rss0, "rss_end": rss1, "fds_start": fds0, "fds_end": fds1,
+                "open_files_end": int(st["open_files"]),
+            }
+            print(f"soak: {args.readers} readers (sequential, random, mmap) over {len(expected)} files in 5 views, "
+                  f"{fig['seconds']} s, options {args.options}")
+            print(f"  requests served   {fig['requests_served']:>14,}")
+            print(f"  reads checked     {fig['reads_checked']:>14,}")
+            print(f"  bytes verified    {verified:>14,}  ({verified / elapsed / 1e9:.2f} GB/s)")
+            print(f"  cache evictions   {fig['evictions']:>14,}")
+            print(f"  errors            {fig['errors']:>14}")
+            print(f"  daemon RSS        {rss0 >> 20:>8} MiB -> {rss1 >> 20} MiB ({parts1})")
+            print(f"  daemon open fds   {fds0:>14} -> {fds1}")
+            for e in errors[:10]:
+                print("  ERROR", e)
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump(fig, f, indent=1)
+            ok = (fig["errors"] == 0 and fds1 <= fds0 and fig["open_files_end"] == 0
+                  and rss1 <= rss0 + (16 << 20) and verified > 0)
+            print("soak:", "PASS" if ok else "FAIL")
     finally:
-        subprocess.run(["fusermount3", "-u", mnt], check=False)
-        try:
-            daemon.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-        log.close()
         shutil.rmtree(tmp, ignore_errors=True)
     sys.exit(0 if ok else 1)
 

@@ -14,6 +14,9 @@ import sys
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Mount  # noqa: E402  (copied beside this file by test_clients.py)
+
 OUT = sys.argv[1]
 SRC, MNT, REF = (os.path.join(OUT, d) for d in ("src", "mnt", "ref"))
 MNT_HT = os.path.join(OUT, "mnt-ht")  # the same SOURCE served with serve=hugetlb
@@ -229,39 +232,31 @@ def check_passthrough():
         check("serve=passthrough: weightfs built in the root", False, "the in-root build failed")
         return
     s = MODELS["gguf_sets"][0]
-    mnt = os.path.join(OUT, "mnt-pt")
-    os.makedirs(mnt, exist_ok=True)
-    log = open(os.path.join(OUT, "daemon-pt.log"), "w")
-    daemon = subprocess.Popen([exe, SRC, mnt, "-f", "-o", "cache=256M,serve=passthrough"], stdout=log, stderr=subprocess.STDOUT)
-    path = os.path.join(mnt, "concat", "gguf", s["prefix"] + ".gguf")
     seen, got = {}, None
     try:
-        deadline = time.time() + 20
-        while not os.path.exists(os.path.join(mnt, ".weightfs", "status")) and time.time() < deadline and daemon.poll() is None:
-            time.sleep(0.05)
-        server = Server(path, 18192)
-        try:
-            if server.wait_ready():
-                with open(f"/proc/{server.proc.pid}/smaps") as f:
-                    smaps = f.read()
-                header = next((l for l in smaps.split("\n") if l.endswith(" " + path)), None)
-                if header:
-                    rest = smaps[smaps.index(header):].split("VmFlags")[0]
-                    seen["rss_kib"] = int(rest.split("\nRss:")[1].split()[0])
-                    seen["shmem_pmd_kib"] = int(rest.split("ShmemPmdMapped:")[1].split()[0])
-                got = [server.complete(p) for p in PROMPTS]
-                st = status_of(mnt)
-                seen["serve"] = st["serve"][0]  # llama.cpp closes the file once mapped: no "open:" line then
-                seen["read_requests"] = int(st["read_requests"][0])
-        finally:
-            server.stop()
-    finally:
-        subprocess.run(["fusermount3", "-u", mnt], check=False)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-        log.close()
+        with Mount(SRC, "cache=256M,serve=passthrough", exe=exe, expect_errors=True) as m:
+            path = m.path(os.path.join("concat", "gguf", s["prefix"] + ".gguf"))
+            server = Server(path, 18192)
+            try:
+                if server.wait_ready():
+                    with open(f"/proc/{server.proc.pid}/smaps") as f:
+                        smaps = f.read()
+                    header = next((l for l in smaps.split("\n") if l.endswith(" " + path)), None)
+                    if header:
+                        rest = smaps[smaps.index(header):].split("VmFlags")[0]
+                        seen["rss_kib"] = int(rest.split("\nRss:")[1].split()[0])
+                        seen["shmem_pmd_kib"] = int(rest.split("ShmemPmdMapped:")[1].split()[0])
+                    got = [server.complete(p) for p in PROMPTS]
+                    st = status_of(m.mnt)
+                    seen["serve"] = st["serve"][0]  # llama.cpp closes the file once mapped: no "open:" line then
+                    seen["read_requests"] = int(st["read_requests"][0])
+            finally:
+                server.stop()
+            rc = m.stop()
+            log = m.log_text()
+    except AssertionError as e:  # it did not mount: a failed check, not the end of the others
+        check("serve=passthrough: weightfs built in the root mounts", False, str(e))
+        return
     check("llama-server's mapping of a serve=passthrough view file is on 2 MiB pages of the huge tmpfs, and its reads "
           "never reach the daemon",
           seen.get("shmem_pmd_kib", 0) > 0 and seen.get("read_requests", -1) == 0
@@ -269,8 +264,8 @@ def check_passthrough():
     want, err = completions(s["merged"], 18193)
     check(f"llama-server on serve=passthrough concat/ {s['prefix']}: completions, token ids and top-3 probabilities "
           "equal the offline file's", got is not None and got == want and all(c["tokens"] for c in got),
-          err or ("" if got is not None else open(os.path.join(OUT, "daemon-pt.log")).read()[-1500:]))
-    check("the serve=passthrough weightfs exited cleanly", daemon.returncode == 0, f"rc {daemon.returncode}")
+          err or ("" if got is not None else log[-1500:]))
+    check("the serve=passthrough weightfs exited cleanly", rc == 0, f"rc {rc}")
 
 
 # ---------------------------------------------------------------- transformers / safetensors

@@ -64,7 +64,8 @@ def main():
     os.makedirs(work)
     for f in ("make_models.py", "check_clients.py"):
         shutil.copy(os.path.join(HERE, f), work)
-    shutil.copy(os.path.join(REPO, "tests", "integration", "gguf_check.py"), work)
+    for f in ("gguf_check.py", "harness.py"):
+        shutil.copy(os.path.join(REPO, "tests", "integration", f), work)
     out, out_in_root = os.path.join(work, "out"), work_in_root + "/out"
     # weightfs built inside the root (g++ 16, libfuse 3.18: passthrough compiled in) first: the
     # client checks run llama-server through a passthrough mount of it, then its own suites run.

@@ -58,7 +58,8 @@ def unmount(mnt):
 class Mount:
     """`with Mount(src, opts) as m:` — weightfs in the foreground on a fresh mountpoint."""
 
-    def __init__(self, source, options="cache=64M", extra_args=(), expect_errors=False):
+    def __init__(self, source, options="cache=64M", extra_args=(), expect_errors=False, exe=None):
+        self.exe = exe or WEIGHTFS  # another build of weightfs (the client root's, a bench's)
         self.source = source
         self.options = options
         self.extra_args = list(extra_args)
@@ -70,7 +71,7 @@ class Mount:
         self.proc = None
 
     def __enter__(self):
-        args = [WEIGHTFS, self.source, self.mnt, "-f"] + (["-o", self.options] if self.options else []) + self.extra_args
+        args = [self.exe, self.source, self.mnt, "-f"] + (["-o", self.options] if self.options else []) + self.extra_args
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         try:
