@@ -156,7 +156,7 @@ Status BackingStore::fill(const VirtualFile& file, int fd, WorkerPool& pool, uns
         st = fallocate(fd, 0, 0, static_cast<off_t>(size)) == 0 ? Status{} : failed(errno);
     }
     if (st) st = materialize(file, base, pool, threads, progress, allocate);
-    huge = pmd_mapped_bytes(map);  // ~4 ms per GiB (smaps looks at every 4 KiB page): <1% of a fill
+    if (st) huge = pmd_mapped_bytes(map);  // ~4 ms per GiB (smaps looks at every 4 KiB page): <1% of a fill
     munmap(map, size);
     return st;
 }
