@@ -164,6 +164,15 @@ void fill_attr(AdapterState& s, const Node& n, struct stat& st) {
     st.st_blocks = (st.st_size + 511) / 512;
 }
 
+// Views never change while mounted, so the kernel may keep their attributes; not those of the
+// status files (their length changes) or of a serve=hugetlb link, whose st_size is the length of
+// its target: the alias until the file is made, the hugetlbfs path after, the alias again once
+// it is evicted. A stat of a link costs one round trip; an `ls -l` then shows the right length.
+double attr_timeout(AdapterState& s, const Node& n) {
+    if (n.kind == NodeKind::Status) return 0.0;
+    return n.kind == NodeKind::File && s.engine->symlinked(n) ? 0.0 : kTimeout;
+}
+
 // Sequential page-cache readers arrive in requests as large as the bdi's readahead (128 KiB by
 // default): raise it to the chunk size so they come in max_pages-sized (1 MiB) requests.
 void raise_readahead(AdapterState& s) {
@@ -199,7 +208,8 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
         fuse_entry_param e{};
         e.ino = n->ino;
         e.generation = 1;
-        e.attr_timeout = e.entry_timeout = n->kind == NodeKind::Status ? 0.0 : kTimeout;
+        e.entry_timeout = n->kind == NodeKind::Status ? 0.0 : kTimeout;
+        e.attr_timeout = attr_timeout(s, *n);
         fill_attr(s, *n, e.attr);
         fuse_reply_entry(req, &e);
     });
@@ -212,7 +222,7 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
         if (!n) return (void)fuse_reply_err(req, ENOENT);
         struct stat st;
         fill_attr(s, *n, st);
-        fuse_reply_attr(req, &st, n->kind == NodeKind::Status ? 0.0 : kTimeout);
+        fuse_reply_attr(req, &st, attr_timeout(s, *n));
     });
 }
 

@@ -1189,6 +1189,8 @@ print(re.search(r"KernelPageSize:\\s+(\\d+)", block).group(1),
             self.assertEqual(read_bytes(m.path(path)), want)  # an open through the link: materialized
             self.assertEqual(len(os.listdir(store)), 1)
             self.assertEqual(os.path.realpath(m.path(path)), os.path.join(store, os.listdir(store)[0]))
+            # A link's length follows its target at once (not after the kernel's attribute cache expires).
+            self.assertEqual(os.lstat(m.path(path)).st_size, len(os.readlink(m.path(path))))
             self.assertEqual(read_direct(m.path(path)), want)  # still through the alias: no EINVAL
             self.assertNotIn("served lazily", m.log_text())
 
