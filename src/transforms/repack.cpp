@@ -44,7 +44,17 @@ inline uint32_t scrambled_sas(uint32_t w) {
     return out;
 }
 
-constexpr int kNib4[4][2] = {{0, 8}, {16, 24}, {4, 12}, {20, 28}};
+// 4-bit fields of 4 rows' values L[32·ib + …] as nibble pairs (0..3 with 8..11, 16..19 with
+// 24..27, 4..7 with 12..15, 20..23 with 28..31 of each sub-block), row k at 4k: the quants of
+// Q4_K, Q5_K, Q6_K (low bits) and IQ4_K…IQ5_KS.
+inline void gather_nib4(const uint8_t* L, int k, uint8_t* qs) {
+    static constexpr int kPair[4][2] = {{0, 8}, {16, 24}, {4, 12}, {20, 28}};
+    for (int ib = 0; ib < 8; ++ib)
+        for (int p = 0; p < 4; ++p)
+            for (int i = 0; i < 4; ++i)
+                qs[64 * ib + 16 * p + 4 * k + i] =
+                    static_cast<uint8_t>((L[32 * ib + kPair[p][0] + i] & 15) | (L[32 * ib + kPair[p][1] + i] & 15) << 4);
+}
 
 // ---- 32-element types
 template <int N, int QS>  // Q4_0 (QS=16), Q8_0 (QS=32), MXFP4 (1-byte scale: see below)
@@ -210,11 +220,8 @@ void r_q4_q5_k(Blocks x, uint8_t* out) {
                     L[64 * c + 32 + j] |= static_cast<uint8_t>(((hsrc[j] >> (2 * c + 1)) & 1) << 4);
                 }
             }
+        gather_nib4(L, k, qs);
         for (int ib = 0; ib < 8; ++ib) {
-            for (int p = 0; p < 4; ++p)
-                for (int i = 0; i < 4; ++i)
-                    qs[64 * ib + 16 * p + 4 * k + i] =
-                        static_cast<uint8_t>((L[32 * ib + kNib4[p][0] + i] & 15) | (L[32 * ib + kNib4[p][1] + i] & 15) << 4);
             if (Q5) {
                 static constexpr int o[8] = {0, 8, 4, 12, 16, 24, 20, 28};
                 for (int i = 0; i < 4; ++i) {
@@ -244,13 +251,10 @@ void r_q6_k(Blocks x, uint8_t* out) {
                 L[128 * h + 96 + l] = static_cast<uint8_t>((sql[64 * h + 32 + l] >> 4) | ((sqh[32 * h + l] >> 6) & 3) << 4);
             }
         static constexpr int lo4[4] = {0, 8, 4, 12}, hi4[4] = {16, 24, 20, 28};
+        gather_nib4(L, k, ql);
         for (int ib = 0; ib < 8; ++ib) {
             scales[8 * ib + k] = ssc[2 * ib];
             scales[8 * ib + 4 + k] = ssc[2 * ib + 1];
-            for (int p = 0; p < 4; ++p)
-                for (int i = 0; i < 4; ++i)
-                    ql[64 * ib + 16 * p + 4 * k + i] =
-                        static_cast<uint8_t>((L[32 * ib + kNib4[p][0] + i] & 15) | (L[32 * ib + kNib4[p][1] + i] & 15) << 4);
             for (int i = 0; i < 4; ++i) {
                 uint8_t a = 0, c = 0;
                 for (int s = 0; s < 4; ++s) {
@@ -275,6 +279,17 @@ inline void gather_2bit(const uint8_t* L, int k, uint8_t* qs) {
             }
             qs[32 * ib + 4 * k + i] = a;
             qs[32 * ib + 16 + 4 * k + i] = c;
+        }
+}
+
+// The third bits of 3-bit values (Q3_K, IQ3_K): bit s of byte 16ib + 4k + i is value 4s + i
+// of sub-block ib.
+inline void gather_3rd_bit(const uint8_t* L, int k, uint8_t* qh) {
+    for (int ib = 0; ib < 8; ++ib)
+        for (int i = 0; i < 4; ++i) {
+            uint8_t v = 0;
+            for (int s = 0; s < 8; ++s) v |= static_cast<uint8_t>(((L[32 * ib + 4 * s + i] >> 2) & 1) << s);
+            qh[16 * ib + 4 * k + i] = v;
         }
 }
 
@@ -305,12 +320,7 @@ void r_q3_k(Blocks x, uint8_t* out) {
                 scales_h[s % 16] |= static_cast<uint8_t>((v >> 4) << (2 * (s / 16)));
             }
         gather_2bit(L, k, qs);
-        for (int ib = 0; ib < 8; ++ib)
-            for (int i = 0; i < 4; ++i) {
-                uint8_t v = 0;
-                for (int s = 0; s < 8; ++s) v |= static_cast<uint8_t>(((L[32 * ib + 4 * s + i] >> 2) & 1) << s);
-                qh[16 * ib + 4 * k + i] = v;
-            }
+        gather_3rd_bit(L, k, qh);
     }
 }
 
@@ -413,6 +423,166 @@ void r_iq3_s(Blocks x, uint8_t* out) {
     }
 }
 
+// ---- ik's own K-type quants (IQ2_K…IQ5_K, IQ4_KS, IQ5_KS) and IQ2_BN. The reference names these
+// layouts without spelling them out (§5.18); they follow ik's repack_iq*_k functions and were
+// checked against its `llama-quantize --repack` output (tests/data/gguf/repack).
+
+// The 2-bit "extra" flags of each 32-element sub-block, as a bitmap per row and flag: bit ib of
+// extra[k] is flag 1 of sub-block ib of row k, extra[k + 4] flag 2.
+inline void gather_extra(int k, uint16_t extra, uint8_t* out) {
+    for (int ib = 0; ib < 8; ++ib, extra >>= 2) {
+        if (extra & 1) out[k] |= static_cast<uint8_t>(1 << ib);
+        if (extra & 2) out[k + 4] |= static_cast<uint8_t>(1 << ib);
+    }
+}
+
+// Sub-block scales: the two 16-element halves of sub-block ib of row k are scales s = 8ib + k
+// and s + 4, packed `bits` to a byte position (s % per) shifted by bits·(s / per).
+inline void put_scale(uint8_t* field, int per, int bits, int s, int v) {
+    field[s % per] |= static_cast<uint8_t>(v << (bits * (s / per)));
+}
+
+// The fifth bits of IQ5_K / IQ5_KS values: bit t of byte 16ib + 4k + i is value i + 8t (t < 4)
+// or i + 4 + 8(t - 4) of sub-block ib (Q5_K's order differs).
+inline void gather_5th_bit_iq5(const uint8_t* L, int k, uint8_t* qh) {
+    static constexpr int kAt[8] = {0, 8, 16, 24, 4, 12, 20, 28};
+    for (int ib = 0; ib < 8; ++ib)
+        for (int i = 0; i < 4; ++i) {
+            uint8_t v = 0;
+            for (int t = 0; t < 8; ++t) v |= static_cast<uint8_t>(((L[32 * ib + kAt[t] + i] >> 4) & 1) << t);
+            qh[16 * ib + 4 * k + i] = v;
+        }
+}
+
+// A block's 4-bit values. IQ4_K / IQ4_KS: 16 bytes per 32 values, value j in the low nibble of
+// byte j and value j + 16 in its high nibble.
+inline void values_iq4(const uint8_t* qs, uint8_t* L) {
+    for (int ib = 0; ib < 8; ++ib)
+        for (int j = 0; j < 16; ++j) {
+            L[32 * ib + j] = qs[16 * ib + j] & 15;
+            L[32 * ib + 16 + j] = qs[16 * ib + j] >> 4;
+        }
+}
+
+// IQ5_K / IQ5_KS: 32 bytes of nibbles per 64 values (values j and j + 16 low, j + 32 and j + 48
+// high) and a fifth bit from qh, two bits per byte for each 64 values (ik's convert_iq5_k).
+inline void values_iq5(const uint8_t* qs, const uint8_t* qh, uint8_t* L) {
+    for (int c = 0; c < 4; ++c, qs += 32, L += 64) {
+        const int shift = 2 * c;
+        for (int j = 0; j < 16; ++j) {
+            L[j] = static_cast<uint8_t>((qs[j] & 15) | ((qh[j] >> shift) & 1) << 4);
+            L[j + 16] = static_cast<uint8_t>((qs[j + 16] & 15) | ((qh[j + 16] >> shift) & 1) << 4);
+            L[j + 32] = static_cast<uint8_t>((qs[j] >> 4) | ((qh[j] >> shift) & 2) << 3);
+            L[j + 48] = static_cast<uint8_t>((qs[j + 16] >> 4) | ((qh[j + 16] >> shift) & 2) << 3);
+        }
+    }
+}
+
+// A block's 2-bit values (IQ2_K/IQ3_K: 64 bytes, four 2-bit fields per byte for each 128
+// values), and for IQ3_K a third bit from qh (bit ib of each byte for sub-block ib).
+inline void values_2bit(const uint8_t* qs, const uint8_t* qh, uint8_t* L) {
+    for (int ib = 0; ib < 8; ++ib, L += 32) {
+        const uint8_t* q = qs + 32 * (ib / 4);
+        const int shift = 2 * (ib % 4);
+        for (int j = 0; j < 32; ++j) {
+            L[j] = (q[j] >> shift) & 3;
+            if (qh) L[j] |= static_cast<uint8_t>(((qh[j] >> ib) & 1) << 2);
+        }
+    }
+}
+
+// IQ4_K / IQ5_K: d, extra, 6-bit scales (4 low bits in scales_l, 2 high in scales_h), values.
+template <bool Q5>
+void r_iq45_k(Blocks x, uint8_t* out) {
+    uint8_t *extra = out + 8, *scales_h = out + 16, *scales_l = out + 32, *qs = out + 64;
+    uint8_t* qh = Q5 ? out + 576 : nullptr;
+    std::memset(extra, 0, 8 + 16 + 32);
+    for (int k = 0; k < 4; ++k) {
+        const uint8_t* b = x[k];
+        std::memcpy(out + 2 * k, b, 2);
+        gather_extra(k, le16(b + 2), extra);
+        for (int ib = 0; ib < 8; ++ib) {
+            const int sh = b[4 + ib / 2] >> (4 * (ib % 2));
+            put_scale(scales_l, 32, 4, 8 * ib + k, b[8 + ib] & 15);
+            put_scale(scales_h, 16, 2, 8 * ib + k, sh & 3);
+            put_scale(scales_l, 32, 4, 8 * ib + 4 + k, b[8 + ib] >> 4);
+            put_scale(scales_h, 16, 2, 8 * ib + 4 + k, (sh >> 2) & 3);
+        }
+        uint8_t L[256];
+        if (Q5) values_iq5(b + 16, b + 144, L);
+        else values_iq4(b + 16, L);
+        gather_nib4(L, k, qs);
+        if (Q5) gather_5th_bit_iq5(L, k, qh);
+    }
+}
+
+// IQ3_K: d, extra, 5-bit scales (4 low bits in scales_l, the fifth in scales_h), 3-bit values.
+void r_iq3_k(Blocks x, uint8_t* out) {
+    uint8_t *extra = out + 8, *scales_h = out + 16, *scales_l = out + 24, *qs = out + 56, *qh = out + 312;
+    std::memset(extra, 0, 8 + 8 + 32);
+    for (int k = 0; k < 4; ++k) {
+        const uint8_t* b = x[k];
+        std::memcpy(out + 2 * k, b, 2);
+        gather_extra(k, le16(b + 2), extra);
+        const uint16_t sh = le16(b + 4);
+        for (int ib = 0; ib < 8; ++ib) {
+            put_scale(scales_l, 32, 4, 8 * ib + k, b[6 + ib] & 15);
+            put_scale(scales_h, 8, 1, 8 * ib + k, (sh >> (2 * ib)) & 1);
+            put_scale(scales_l, 32, 4, 8 * ib + 4 + k, b[6 + ib] >> 4);
+            put_scale(scales_h, 8, 1, 8 * ib + 4 + k, (sh >> (2 * ib + 1)) & 1);
+        }
+        uint8_t L[256];
+        values_2bit(b + 14, b + 78, L);
+        gather_2bit(L, k, qs);
+        gather_3rd_bit(L, k, qh);
+    }
+}
+
+// IQ2_K: d, extra, 4-bit scales, 2-bit values.
+void r_iq2_k(Blocks x, uint8_t* out) {
+    uint8_t *extra = out + 8, *scales = out + 16, *qs = out + 48;
+    std::memset(extra, 0, 8 + 32);
+    for (int k = 0; k < 4; ++k) {
+        const uint8_t* b = x[k];
+        std::memcpy(out + 2 * k, b, 2);
+        gather_extra(k, le16(b + 2), extra);
+        for (int ib = 0; ib < 8; ++ib) {
+            put_scale(scales, 32, 4, 8 * ib + k, b[4 + ib] & 15);
+            put_scale(scales, 32, 4, 8 * ib + 4 + k, b[4 + ib] >> 4);
+        }
+        uint8_t L[256];
+        values_2bit(b + 12, nullptr, L);
+        gather_2bit(L, k, qs);
+    }
+}
+
+// IQ4_KS / IQ5_KS (after the group's 4 row scales): one scale byte per sub-block, values.
+template <bool Q5>
+void r_iq45_ks(Blocks x, uint8_t* out) {
+    uint8_t *qs = out + 32, *qh = Q5 ? out + 544 : nullptr;
+    for (int k = 0; k < 4; ++k) {
+        const uint8_t* b = x[k];
+        for (int ib = 0; ib < 8; ++ib) out[4 * ib + k] = b[ib];
+        uint8_t L[256];
+        if (Q5) values_iq5(b + 8, b + 136, L);
+        else values_iq4(b + 8, L);
+        gather_nib4(L, k, qs);
+        if (Q5) gather_5th_bit_iq5(L, k, qh);
+    }
+}
+
+// IQ2_BN (after the group's 4 row scales): 64 ternary values in 16 bytes, four 2-bit fields per
+// byte; field l of bytes i, i+4, i+8, i+12 of each row go to byte 16l + 4k + i.
+void r_iq2_bn(Blocks x, uint8_t* out) {
+    for (int k = 0; k < 4; ++k)
+        for (int l = 0; l < 4; ++l)
+            for (int i = 0; i < 4; ++i) {
+                uint8_t v = 0;
+                for (int t = 0; t < 4; ++t) v |= static_cast<uint8_t>(((x[k][i + 4 * t] >> (2 * l)) & 3) << (2 * t));
+                out[16 * l + 4 * k + i] = v;
+            }
+}
+
 // BF16/F16 → BF16_R16: pairs of elements, 16 rows interleaved pair by pair; F16 is widened
 // exactly to f32 and truncated to its upper 16 bits (§5.17).
 template <bool F16>
@@ -449,6 +619,10 @@ const Entry kTable[] = {
     {IQ2_XXS, 216, 4, 66, r_iq2_xxs},       {IQ2_XS, 217, 4, 74, r_iq2_xs},
     {IQ2_S, 222, 4, 82, r_iq2_s},           {IQ3_XXS, 218, 4, 98, r_iq3_xxs},
     {IQ3_S, 221, 4, 110, r_iq3_s},
+    {137 /* IQ2_K */, 337, 4, 76, r_iq2_k}, {138 /* IQ3_K */, 338, 4, 110, r_iq3_k},
+    {139 /* IQ4_K */, 339, 4, 144, r_iq45_k<false>}, {140 /* IQ5_K */, 340, 4, 176, r_iq45_k<true>},
+    {144 /* IQ4_KS */, 344, 4, 136, r_iq45_ks<false>, {}, 4}, {152 /* IQ5_KS */, 352, 4, 168, r_iq45_ks<true>, {}, 4},
+    {135 /* IQ2_BN */, 335, 4, 16, r_iq2_bn, {}, 4},
 };
 const Entry kBf16 = {BF16, 230, 16, 4, r_bf16<false>};
 const Entry kF16 = {F16, 230, 16, 4, r_bf16<true>};
@@ -465,8 +639,7 @@ const Entry* find(int32_t src_type, bool bf16) {
 
 unsigned unimplemented_rows(int32_t src_type) {
     switch (src_type) {
-        case 135: case 137: case 138: case 139: case 140: case 144: case 152: return 4;  // *_R4
-        case 151: return 8;                                                              // Q8_KV_R8
+        case 151: return 8;  // Q8_KV → Q8_KV_R8
         default: return 0;
     }
 }
@@ -476,7 +649,7 @@ const char* kernel_isa(const Entry& e) {
 }
 
 void repack_groups(const Entry& e, const uint8_t* in, uint8_t* out, size_t row_bytes, size_t groups, Kernel kernel) {
-    const size_t nb = row_bytes / e.block_bytes, group = row_bytes * e.rows;
+    const size_t nb = (row_bytes - e.row_meta) / e.block_bytes, group = row_bytes * e.rows;
     if (kernel != Kernel::Scalar) {
         if (auto fast = simd::find(e.simd, kernel == Kernel::Best)) {
             for (size_t g = 0; g < groups; ++g) fast(in + g * group, out + g * group, row_bytes, nb);
@@ -487,6 +660,11 @@ void repack_groups(const Entry& e, const uint8_t* in, uint8_t* out, size_t row_b
     for (size_t g = 0; g < groups; ++g) {
         const uint8_t* src = in + g * group;
         uint8_t* dst = out + g * group;
+        if (e.row_meta) {  // the rows' own scales first, one after another, then the R-blocks
+            for (unsigned k = 0; k < e.rows; ++k) std::memcpy(dst + k * e.row_meta, src + k * row_bytes, e.row_meta);
+            src += e.row_meta;
+            dst += e.rows * e.row_meta;
+        }
         for (size_t b = 0; b < nb; ++b) {
             for (unsigned k = 0; k < e.rows; ++k) rows[k] = src + k * row_bytes + b * e.block_bytes;
             e.rblock(rows.data(), dst + b * e.rows * e.block_bytes);

@@ -20,6 +20,9 @@ struct Entry {
     void (*rblock)(const uint8_t* const* blocks, uint8_t* out);
     // Which vectorized group kernel the type has (repack_simd.hpp), if any.
     simd::Layout simd = {};
+    // Bytes of per-row data before a row's blocks (IQ4_KS, IQ5_KS, IQ2_BN: an f32 scale): a
+    // group starts with those of its N rows, one after another, then the R-blocks.
+    unsigned row_meta = 0;
 };
 
 // d, dmin and scales of an R-block of 4 Q4_K/Q5_K rows (shared by the scalar and vector kernels).
@@ -35,9 +38,8 @@ enum class Kernel { Best, Sse2, Scalar };
 // The repack table entry for a source type; BF16/F16 only when `bf16` is set (ik builds them
 // only with __AVX512BF16__). nullptr when the type is not repacked.
 const Entry* find(int32_t src_type, bool bf16);
-// For a type ik's --repack converts with a layout weightfs does not implement (IQ2_K…IQ5_K,
-// IQ4_KS, IQ5_KS, IQ2_BN: not specified in the reference; Q8_KV: its rows change size), the
-// rows it interleaves; 0 otherwise. A file with such a tensor eligible is refused, never served
+// For a type ik's --repack converts with a layout weightfs does not implement (Q8_KV: its rows
+// change size), the rows it interleaves; 0 otherwise. A file with such a tensor eligible is refused, never served
 // with that tensor left as it was (which would not be ik's bytes).
 unsigned unimplemented_rows(int32_t src_type);
 

@@ -16,7 +16,8 @@ using namespace wfs;
 TEST(Repack, AnySubRangeMatchesIksOutput) {
     // For each source/expected pair, each repacked tensor's bytes at random ranges equal ik's file.
     const std::string dir = test::data_dir() + "/gguf/repack/";
-    for (const char* type : {"Q4_0", "Q8_0", "IQ4_XS", "Q4_K_S", "Q6_K", "IQ3_S", "Q5_0", "bf16"}) {
+    for (const char* type : {"Q4_0", "Q8_0", "IQ4_XS", "Q4_K_S", "Q6_K", "IQ3_S", "Q5_0", "bf16", "IQ2_K", "IQ3_K", "IQ4_K",
+                             "IQ5_K", "IQ4_KS", "IQ5_KS", "IQ2_BN"}) {
         const std::string src = dir + "tiny-llama-" + type + ".gguf", exp = dir + "tiny-llama-" + type + "-r4.gguf";
         auto file = SourceFile::open(src, src).value();
         auto in = gguf::read_header(FileByteReader(*file)).value();
@@ -103,12 +104,12 @@ TEST(Repack, VectorizedKernelsMatchTheScalarOnes) {
 }
 
 TEST(R4View, RefusesWhatIkWouldRepackInALayoutNotImplemented) {
-    // An IQ4_K tensor ik's --repack makes IQ4_K_R4 (a layout the reference does not specify):
+    // A Q8_KV tensor ik's --repack makes Q8_KV_R8 (its rows change size; not implemented):
     // refused and listed, not served with the tensor left as it was. Not eligible (3 rows) or
     // left out by repack=, the file is served as ik would write it.
-    auto write = [](const std::filesystem::path& path, int64_t iq4k_rows) {
+    auto write = [](const std::filesystem::path& path, int64_t kv_rows) {
         std::vector<gguf::TensorInfo> t(2);
-        t[0] = {"blk.0.ffn_down.weight", 2, {256, iq4k_rows, 1, 1}, 139 /* IQ4_K */, 0, static_cast<uint64_t>(144 * iq4k_rows)};
+        t[0] = {"blk.0.ffn_down.weight", 2, {32, kv_rows, 1, 1}, 151 /* Q8_KV */, 0, static_cast<uint64_t>((32 + 8) * kv_rows)};
         t[1] = {"blk.0.attn_q.weight", 2, {32, 8, 1, 1}, ggml::type::Q8_0, gguf::pad(t[0].nbytes, 32), 8 * 34};
         std::vector<gguf::KeyValue> kv{gguf::make_u32("general.file_type", 7)};
         auto out = gguf::write_metadata(3, kv, t, 32, false);
@@ -116,8 +117,8 @@ TEST(R4View, RefusesWhatIkWouldRepackInALayoutNotImplemented) {
         test::write_file(path, out);
     };
     test::TempDir src;
-    write(src / "iq4k.gguf", 4);
-    write(src / "iq4k-3rows.gguf", 3);
+    write(src / "q8kv.gguf", 8);
+    write(src / "q8kv-3rows.gguf", 3);
     auto cat = Catalog::scan(src.path());
     ASSERT_TRUE(cat.ok());
     ASSERT_EQ(cat->ggufs.size(), 2u);
@@ -129,12 +130,12 @@ TEST(R4View, RefusesWhatIkWouldRepackInALayoutNotImplemented) {
         return tree.lookup(tree.lookup(VirtualTree::kRoot, "r4")->ino, name) != nullptr;
     };
     std::string reason;
-    EXPECT_FALSE(served(ViewOptions{}, "iq4k.gguf", &reason));
-    EXPECT_NE(reason.find("tensor blk.0.ffn_down.weight (IQ4_K) would be repacked"), std::string::npos) << reason;
+    EXPECT_FALSE(served(ViewOptions{}, "q8kv.gguf", &reason));
+    EXPECT_NE(reason.find("tensor blk.0.ffn_down.weight (Q8_KV) would be repacked"), std::string::npos) << reason;
     reason.clear();
-    EXPECT_TRUE(served(ViewOptions{}, "iq4k-3rows.gguf", &reason)) << reason;  // 3 rows: ik leaves it too
+    EXPECT_TRUE(served(ViewOptions{}, "q8kv-3rows.gguf", &reason)) << reason;  // 3 rows: ik leaves it too
     ViewOptions attn_only;
     attn_only.repack_pattern = "attn";
     reason.clear();
-    EXPECT_TRUE(served(attn_only, "iq4k.gguf", &reason)) << reason;
+    EXPECT_TRUE(served(attn_only, "q8kv.gguf", &reason)) << reason;
 }
