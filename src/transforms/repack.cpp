@@ -47,13 +47,23 @@ inline uint32_t scrambled_sas(uint32_t w) {
 // 4-bit fields of 4 rows' values L[32·ib + …] as nibble pairs (0..3 with 8..11, 16..19 with
 // 24..27, 4..7 with 12..15, 20..23 with 28..31 of each sub-block), row k at 4k: the quants of
 // Q4_K, Q5_K, Q6_K (low bits) and IQ4_K…IQ5_KS.
+// These gathers move 4 consecutive values (i = 0..3) at once, one per byte of a 32-bit word:
+// masks keep every field inside its byte, so the words need no unpacking.
 inline void gather_nib4(const uint8_t* L, int k, uint8_t* qs) {
     static constexpr int kPair[4][2] = {{0, 8}, {16, 24}, {4, 12}, {20, 28}};
     for (int ib = 0; ib < 8; ++ib)
         for (int p = 0; p < 4; ++p)
-            for (int i = 0; i < 4; ++i)
-                qs[64 * ib + 16 * p + 4 * k + i] =
-                    static_cast<uint8_t>((L[32 * ib + kPair[p][0] + i] & 15) | (L[32 * ib + kPair[p][1] + i] & 15) << 4);
+            put32(qs + 64 * ib + 16 * p + 4 * k,
+                  (le32(L + 32 * ib + kPair[p][0]) & 0x0F0F0F0Fu) | (le32(L + 32 * ib + kPair[p][1]) & 0x0F0F0F0Fu) << 4);
+}
+
+// One bit (bit `bit` of each value) of the 8 values at `at[t] + i` of each sub-block, as bit t.
+inline void gather_bit(const uint8_t* L, int k, const int (&at)[8], int bit, uint8_t* qh) {
+    for (int ib = 0; ib < 8; ++ib) {
+        uint32_t v = 0;
+        for (int t = 0; t < 8; ++t) v |= ((le32(L + 32 * ib + at[t]) >> bit) & 0x01010101u) << t;
+        put32(qh + 16 * ib + 4 * k, v);
+    }
 }
 
 // ---- 32-element types
@@ -205,7 +215,6 @@ void r_q4_q5_k(Blocks x, uint8_t* out) {
     q4k_header(x, out);
     uint8_t* qh = out + 64;
     uint8_t* qs = Q5 ? out + 64 + 128 : out + 64;
-    if (Q5) std::memset(qh, 0, 128);
     for (int k = 0; k < 4; ++k) {
         const uint8_t* b = x[k];
         const uint8_t* hsrc = b + 16;
@@ -221,16 +230,8 @@ void r_q4_q5_k(Blocks x, uint8_t* out) {
                 }
             }
         gather_nib4(L, k, qs);
-        for (int ib = 0; ib < 8; ++ib) {
-            if (Q5) {
-                static constexpr int o[8] = {0, 8, 4, 12, 16, 24, 20, 28};
-                for (int i = 0; i < 4; ++i) {
-                    uint8_t v = 0;
-                    for (int t = 0; t < 8; ++t) v |= static_cast<uint8_t>(((L[32 * ib + o[t] + i] >> 4) & 1) << t);
-                    qh[16 * ib + 4 * k + i] = v;
-                }
-            }
-        }
+        static constexpr int kFifth[8] = {0, 8, 4, 12, 16, 24, 20, 28};
+        if (Q5) gather_bit(L, k, kFifth, 4, qh);
     }
 }
 
@@ -271,26 +272,18 @@ void r_q6_k(Blocks x, uint8_t* out) {
 // The 2-bit gather shared by Q3_K and Q2_K (fields at offsets 0,4,8,12 and 16,20,24,28).
 inline void gather_2bit(const uint8_t* L, int k, uint8_t* qs) {
     for (int ib = 0; ib < 8; ++ib)
-        for (int i = 0; i < 4; ++i) {
-            uint8_t a = 0, c = 0;
-            for (int s = 0; s < 4; ++s) {
-                a |= static_cast<uint8_t>((L[32 * ib + 4 * s + i] & 3) << (2 * s));
-                c |= static_cast<uint8_t>((L[32 * ib + 16 + 4 * s + i] & 3) << (2 * s));
-            }
-            qs[32 * ib + 4 * k + i] = a;
-            qs[32 * ib + 16 + 4 * k + i] = c;
+        for (int h = 0; h < 2; ++h) {
+            uint32_t v = 0;
+            for (int s = 0; s < 4; ++s) v |= (le32(L + 32 * ib + 16 * h + 4 * s) & 0x03030303u) << (2 * s);
+            put32(qs + 32 * ib + 16 * h + 4 * k, v);
         }
 }
 
 // The third bits of 3-bit values (Q3_K, IQ3_K): bit s of byte 16ib + 4k + i is value 4s + i
 // of sub-block ib.
 inline void gather_3rd_bit(const uint8_t* L, int k, uint8_t* qh) {
-    for (int ib = 0; ib < 8; ++ib)
-        for (int i = 0; i < 4; ++i) {
-            uint8_t v = 0;
-            for (int s = 0; s < 8; ++s) v |= static_cast<uint8_t>(((L[32 * ib + 4 * s + i] >> 2) & 1) << s);
-            qh[16 * ib + 4 * k + i] = v;
-        }
+    static constexpr int kAt[8] = {0, 4, 8, 12, 16, 20, 24, 28};
+    gather_bit(L, k, kAt, 2, qh);
 }
 
 void r_q3_k(Blocks x, uint8_t* out) {
@@ -446,12 +439,7 @@ inline void put_scale(uint8_t* field, int per, int bits, int s, int v) {
 // or i + 4 + 8(t - 4) of sub-block ib (Q5_K's order differs).
 inline void gather_5th_bit_iq5(const uint8_t* L, int k, uint8_t* qh) {
     static constexpr int kAt[8] = {0, 8, 16, 24, 4, 12, 20, 28};
-    for (int ib = 0; ib < 8; ++ib)
-        for (int i = 0; i < 4; ++i) {
-            uint8_t v = 0;
-            for (int t = 0; t < 8; ++t) v |= static_cast<uint8_t>(((L[32 * ib + kAt[t] + i] >> 4) & 1) << t);
-            qh[16 * ib + 4 * k + i] = v;
-        }
+    gather_bit(L, k, kAt, 4, qh);
 }
 
 // A block's 4-bit values. IQ4_K / IQ4_KS: 16 bytes per 32 values, value j in the low nibble of
