@@ -27,15 +27,20 @@ inline uint16_t le16(const uint8_t* p) {
 inline void put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 inline void put16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
 
-// Bit b of P(s) is the XOR of bits 0..b of s (ik's scrambled_sign table).
-inline uint32_t prefix_xor(uint32_t s) {
-    uint32_t r = 0, acc = 0;
-    for (int b = 0; b < 7; ++b) {
-        acc ^= (s >> b) & 1;
-        r |= acc << b;
+// Bit b of P(s) is the XOR of bits 0..b of s (ik's scrambled_sign table), for 7-bit s.
+constexpr std::array<uint8_t, 128> kPrefixXor = [] {
+    std::array<uint8_t, 128> t{};
+    for (uint32_t s = 0; s < 128; ++s) {
+        uint32_t r = 0, acc = 0;
+        for (int b = 0; b < 7; ++b) {
+            acc ^= (s >> b) & 1;
+            r |= acc << b;
+        }
+        t[s] = static_cast<uint8_t>(r);
     }
-    return r;
-}
+    return t;
+}();
+inline uint32_t prefix_xor(uint32_t s) { return kPrefixXor[s & 127]; }
 
 // The 7-bit signs + 4-bit scale word of IQ2_XXS / IQ3_XXS, re-encoded (§5.11).
 inline uint32_t scrambled_sas(uint32_t w) {
@@ -124,14 +129,13 @@ void r_q5_q6_0(Blocks x, uint8_t* out) {
             }
         }
         static constexpr int kA[4] = {0, 16, 4, 20};
-        for (int l = 0; l < 4; ++l) {
-            const int a = kA[l], b = a + 8;
-            for (int i = 0; i < 4; ++i) {
-                qs[16 * l + 4 * k + i] = static_cast<uint8_t>((L[a + i] & 15) | (L[b + i] & 15) << 4);
-                const int hbits = (L[a + i] >> 4) | (L[b + i] >> 4) << 4;
-                if (Q6) qh[16 * (l % 2) + 4 * k + i] |= static_cast<uint8_t>(hbits << (2 * (l / 2)));
-                else qh[4 * k + i] |= static_cast<uint8_t>(hbits << l);
-            }
+        for (int l = 0; l < 4; ++l) {  // values i = 0..3 of each field at once, a byte each
+            const uint32_t lo = le32(L + kA[l]), hi = le32(L + kA[l] + 8);
+            put32(qs + 16 * l + 4 * k, (lo & 0x0F0F0F0Fu) | (hi & 0x0F0F0F0Fu) << 4);
+            constexpr uint32_t kHigh = Q6 ? 0x03030303u : 0x01010101u;  // the bits above the nibble
+            const uint32_t hbits = ((lo >> 4) & kHigh) | ((hi >> 4) & kHigh) << 4;
+            uint8_t* h = Q6 ? qh + 16 * (l % 2) + 4 * k : qh + 4 * k;
+            put32(h, le32(h) | hbits << (Q6 ? 2 * (l / 2) : l));
         }
     }
 }
@@ -256,15 +260,13 @@ void r_q6_k(Blocks x, uint8_t* out) {
         for (int ib = 0; ib < 8; ++ib) {
             scales[8 * ib + k] = ssc[2 * ib];
             scales[8 * ib + 4 + k] = ssc[2 * ib + 1];
-            for (int i = 0; i < 4; ++i) {
-                uint8_t a = 0, c = 0;
-                for (int s = 0; s < 4; ++s) {
-                    a |= static_cast<uint8_t>(((L[32 * ib + lo4[s] + i] >> 4) & 3) << (2 * s));
-                    c |= static_cast<uint8_t>(((L[32 * ib + hi4[s] + i] >> 4) & 3) << (2 * s));
-                }
-                qh[32 * ib + 4 * k + i] = a;
-                qh[32 * ib + 16 + 4 * k + i] = c;
+            uint32_t a = 0, c = 0;  // the high 2 bits of values i = 0..3, a byte each
+            for (int s = 0; s < 4; ++s) {
+                a |= ((le32(L + 32 * ib + lo4[s]) >> 4) & 0x03030303u) << (2 * s);
+                c |= ((le32(L + 32 * ib + hi4[s]) >> 4) & 0x03030303u) << (2 * s);
             }
+            put32(qh + 32 * ib + 4 * k, a);
+            put32(qh + 32 * ib + 16 + 4 * k, c);
         }
     }
 }
