@@ -25,6 +25,20 @@ inline uint16_t le16(const uint8_t* p) {
     return v;
 }
 inline void put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+inline uint64_t le64(const uint8_t* p) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
+inline void put64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
+constexpr uint64_t kBytes1 = 0x0101010101010101ull, kNibbles = 15 * kBytes1;  // a mask in every byte
+// Bit i of a byte as byte i (0 or 1) of a word.
+constexpr std::array<uint64_t, 256> kBitsToBytes = [] {
+    std::array<uint64_t, 256> t{};
+    for (uint64_t b = 0; b < 256; ++b)
+        for (int i = 0; i < 8; ++i) t[b] |= ((b >> i) & 1) << (8 * i);
+    return t;
+}();
 inline void put16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
 
 // Bit b of P(s) is the XOR of bits 0..b of s (ik's scrambled_sign table), for 7-bit s.
@@ -111,23 +125,25 @@ void r_q5_q6_0(Blocks x, uint8_t* out) {
     std::memset(qh, 0, QH);
     for (int k = 0; k < 4; ++k) {
         std::memcpy(out + 2 * k, x[k], 2);
-        uint8_t L[32];
-        if (!Q6) {
+        // Values j and j + 16 are the low and high nibble of byte j, with their high bits from
+        // h: eight values at a time, one per byte of a 64-bit word.
+        const uint8_t* q = x[k] + (Q6 ? 10 : 6);
+        const uint64_t n0 = le64(q) & kNibbles, n1 = le64(q + 8) & kNibbles;
+        const uint64_t n2 = (le64(q) >> 4) & kNibbles, n3 = (le64(q + 8) >> 4) & kNibbles;
+        uint64_t h0, h1, h2, h3;
+        if (!Q6) {  // bit j of a 32-bit word
             const uint32_t h = le32(x[k] + 2);
-            const uint8_t* q = x[k] + 6;
-            for (int j = 0; j < 16; ++j) {
-                L[j] = static_cast<uint8_t>((q[j] & 15) | ((h >> j) & 1) << 4);
-                L[j + 16] = static_cast<uint8_t>((q[j] >> 4) | ((h >> (j + 16)) & 1) << 4);
-            }
-        } else {
-            const uint8_t* hb = x[k] + 2;
-            const uint8_t* q = x[k] + 10;
-            for (int j = 0; j < 16; ++j) {
-                const int h = hb[j % 8] >> (4 * (j / 8));
-                L[j] = static_cast<uint8_t>((q[j] & 15) | (h & 3) << 4);
-                L[j + 16] = static_cast<uint8_t>((q[j] >> 4) | ((h >> 2) & 3) << 4);
-            }
+            h0 = kBitsToBytes[h & 255], h1 = kBitsToBytes[(h >> 8) & 255];
+            h2 = kBitsToBytes[(h >> 16) & 255], h3 = kBitsToBytes[h >> 24];
+        } else {  // 2 bits of byte j % 8, at 4·(j / 8) for value j and 2 above that for j + 16
+            const uint64_t hb = le64(x[k] + 2), m = 3 * kBytes1;
+            h0 = hb & m, h1 = (hb >> 4) & m, h2 = (hb >> 2) & m, h3 = (hb >> 6) & m;
         }
+        uint8_t L[32];
+        put64(L, n0 | h0 << 4);
+        put64(L + 8, n1 | h1 << 4);
+        put64(L + 16, n2 | h2 << 4);
+        put64(L + 24, n3 | h3 << 4);
         static constexpr int kA[4] = {0, 16, 4, 20};
         for (int l = 0; l < 4; ++l) {  // values i = 0..3 of each field at once, a byte each
             const uint32_t lo = le32(L + kA[l]), hi = le32(L + kA[l] + 8);
@@ -303,11 +319,11 @@ void r_q3_k(Blocks x, uint8_t* out) {
         uint8_t S[16];
         std::memcpy(S, w, 16);
         uint8_t L[256];
-        int bit = 1;
         for (int h = 0; h < 2; ++h)
-            for (int j = 0; j < 4; ++j, bit <<= 1)
-                for (int l = 0; l < 32; ++l)
-                    L[128 * h + 32 * j + l] = static_cast<uint8_t>(((q[32 * h + l] >> (2 * j)) & 3) + ((hmask[l] & bit) ? 4 : 0));
+            for (int j = 0; j < 4; ++j)
+                for (int l = 0; l < 32; l += 8)  // 8 values at once, a byte each
+                    put64(L + 128 * h + 32 * j + l,
+                          ((le64(q + 32 * h + l) >> (2 * j)) & 3 * kBytes1) | ((le64(hmask + l) >> (4 * h + j)) & kBytes1) << 2);
         for (int ib = 0; ib < 8; ++ib)
             for (int half = 0; half < 2; ++half) {
                 const int s = 8 * ib + 4 * half + k, v = S[2 * ib + half];
@@ -402,12 +418,12 @@ void r_iq3_s(Blocks x, uint8_t* out) {
             for (int i = 0; i < 4; ++i)
                 for (int hh = 0; hh < 2; ++hh) qs[32 * ib + 8 * i + 4 * hh + k] = q[8 * ib + 4 * hh + i];
             qh[4 * ib + k] = h[ib];
-            for (int i = 0; i < 4; ++i) {
-                uint8_t v = 0;
-                for (int m = 0; m < 4; ++m)
-                    v |= static_cast<uint8_t>(((sg[4 * ib + m] >> i) & 1) << (2 * m) | ((sg[4 * ib + m] >> (4 + i)) & 1) << (2 * m + 1));
-                signs[16 * ib + 4 * k + i] = v;
+            uint64_t v = 0;  // byte i: bits i and 4 + i of each sign byte m, at 2m and 2m + 1
+            for (int m = 0; m < 4; ++m) {
+                const uint64_t bits = kBitsToBytes[sg[4 * ib + m]];
+                v |= (bits & 0xFFFFFFFFu) << (2 * m) | (bits >> 32) << (2 * m + 1);
             }
+            put32(signs + 16 * ib + 4 * k, static_cast<uint32_t>(v));
         }
         for (int j = 0; j < 4; ++j) {
             int s = 8 * j + k;
@@ -425,10 +441,13 @@ void r_iq3_s(Blocks x, uint8_t* out) {
 // The 2-bit "extra" flags of each 32-element sub-block, as a bitmap per row and flag: bit ib of
 // extra[k] is flag 1 of sub-block ib of row k, extra[k + 4] flag 2.
 inline void gather_extra(int k, uint16_t extra, uint8_t* out) {
-    for (int ib = 0; ib < 8; ++ib, extra >>= 2) {
-        if (extra & 1) out[k] |= static_cast<uint8_t>(1 << ib);
-        if (extra & 2) out[k + 4] |= static_cast<uint8_t>(1 << ib);
+    uint8_t f1 = 0, f2 = 0;  // branch-free: the flags are data, as good as random
+    for (int ib = 0; ib < 8; ++ib) {
+        f1 |= static_cast<uint8_t>(((extra >> (2 * ib)) & 1) << ib);
+        f2 |= static_cast<uint8_t>(((extra >> (2 * ib + 1)) & 1) << ib);
     }
+    out[k] = f1;
+    out[k + 4] = f2;
 }
 
 // Sub-block scales: the two 16-element halves of sub-block ib of row k are scales s = 8ib + k
@@ -565,12 +584,11 @@ void r_iq45_ks(Blocks x, uint8_t* out) {
 // byte; field l of bytes i, i+4, i+8, i+12 of each row go to byte 16l + 4k + i.
 void r_iq2_bn(Blocks x, uint8_t* out) {
     for (int k = 0; k < 4; ++k)
-        for (int l = 0; l < 4; ++l)
-            for (int i = 0; i < 4; ++i) {
-                uint8_t v = 0;
-                for (int t = 0; t < 4; ++t) v |= static_cast<uint8_t>(((x[k][i + 4 * t] >> (2 * l)) & 3) << (2 * t));
-                out[16 * l + 4 * k + i] = v;
-            }
+        for (int l = 0; l < 4; ++l) {  // bytes i = 0..3 at once
+            uint32_t v = 0;
+            for (int t = 0; t < 4; ++t) v |= ((le32(x[k] + 4 * t) >> (2 * l)) & 0x03030303u) << (2 * t);
+            put32(out + 16 * l + 4 * k, v);
+        }
 }
 
 // BF16/F16 → BF16_R16: pairs of elements, 16 rows interleaved pair by pair; F16 is widened
