@@ -647,7 +647,10 @@ const Entry* find(int32_t src_type, bool bf16) {
 
 unsigned unimplemented_rows(int32_t src_type) {
     switch (src_type) {
-        case 151: return 8;  // Q8_KV → Q8_KV_R8
+        // Q8_K → Q8_K_R8 and Q8_KV → Q8_KV_R8: ik writes rows of the new type at the old stride
+        // (reference/r4-repack.md §7.f); neither type is found in model files.
+        case 15:
+        case 151: return 8;
         default: return 0;
     }
 }

@@ -138,4 +138,6 @@ TEST(R4View, RefusesWhatIkWouldRepackInALayoutNotImplemented) {
     attn_only.repack_pattern = "attn";
     reason.clear();
     EXPECT_TRUE(served(attn_only, "q8kv.gguf", &reason)) << reason;
+    EXPECT_EQ(repack::unimplemented_rows(15 /* Q8_K */), 8u);  // ik repacks it too (Q8_K_R8)
+    EXPECT_EQ(repack::unimplemented_rows(ggml::type::Q4_K), 0u);
 }
