@@ -618,8 +618,9 @@ class R4View(MountedViews):
                 continue
             shutil.copy(os.path.join(REPACK, name), cls.src)
             cls.expected[f"r4/{name}"] = os.path.join(REPACK, name[:-5] + "-r4.gguf")
-        if not cpu_has_avx512_bf16():  # ik leaves BF16 alone without AVX512-BF16 (repack_bf16=auto)
-            cls.expected["r4/tiny-llama-bf16.gguf"] = os.path.join(REPACK, "tiny-llama-bf16.gguf")
+        if not cpu_has_avx512_bf16():  # ik leaves BF16/F16 alone without AVX512-BF16 (repack_bf16=auto)
+            for name in ("tiny-llama-bf16.gguf", "tiny-llama-f16.gguf"):
+                cls.expected["r4/" + name] = os.path.join(REPACK, name)
         for name in os.listdir(SPLIT):
             if name.startswith("tiny-qwen3moe") and "-of-" in name:
                 shutil.copy(os.path.join(SPLIT, name), os.path.join(cls.src, "split"))
@@ -641,7 +642,7 @@ class R4View(MountedViews):
             self.assertEqual(kv["general.quantization_version"], 2, path)
             self.assertFalse(any(k.startswith("split.") for k in kv), path)
             self.assertTrue(tensors, path)
-            if "bf16" not in path or cpu_has_avx512_bf16():
+            if not path.endswith(("bf16.gguf", "f16.gguf")) or cpu_has_avx512_bf16():
                 self.assertTrue(any(t >= 200 for _, t, _ in tensors), f"{path}: nothing repacked")
 
 

@@ -17,7 +17,7 @@ TEST(Repack, AnySubRangeMatchesIksOutput) {
     // For each source/expected pair, each repacked tensor's bytes at random ranges equal ik's file.
     const std::string dir = test::data_dir() + "/gguf/repack/";
     for (const char* type : {"Q4_0", "Q8_0", "IQ4_XS", "Q4_K_S", "Q6_K", "IQ3_S", "Q5_0", "bf16", "IQ2_K", "IQ3_K", "IQ4_K",
-                             "IQ5_K", "IQ4_KS", "IQ5_KS", "IQ2_BN"}) {
+                             "IQ5_K", "IQ4_KS", "IQ5_KS", "IQ2_BN", "f16"}) {
         const std::string src = dir + "tiny-llama-" + type + ".gguf", exp = dir + "tiny-llama-" + type + "-r4.gguf";
         auto file = SourceFile::open(src, src).value();
         auto in = gguf::read_header(FileByteReader(*file)).value();
