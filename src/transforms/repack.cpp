@@ -450,6 +450,12 @@ inline void gather_extra(int k, uint16_t extra, uint8_t* out) {
     out[k + 4] = f2;
 }
 
+// Row k's d and extra flags: an IQ2_K…IQ5_K R-block starts with d[4] and extra[8].
+inline void put_d_extra(const uint8_t* b, int k, uint8_t* out) {
+    std::memcpy(out + 2 * k, b, 2);
+    gather_extra(k, le16(b + 2), out + 8);
+}
+
 // Sub-block scales: the two 16-element halves of sub-block ib of row k are scales s = 8ib + k
 // and s + 4, packed `bits` to a byte position (s % per) shifted by bits·(s / per).
 inline void put_scale(uint8_t* field, int per, int bits, int s, int v) {
@@ -500,6 +506,17 @@ inline void values_2bit(const uint8_t* qs, const uint8_t* qh, uint8_t* L) {
     }
 }
 
+// Row k's 4-bit (IQ4_K, IQ4_KS) or 5-bit values (IQ5_K, IQ5_KS: their qh 128 bytes after qs)
+// into the R-block's qs and qh.
+template <bool Q5>
+inline void put_iq45_values(const uint8_t* src, int k, uint8_t* qs, uint8_t* qh) {
+    uint8_t L[256];
+    if (Q5) values_iq5(src, src + 128, L);
+    else values_iq4(src, L);
+    gather_nib4(L, k, qs);
+    if (Q5) gather_5th_bit_iq5(L, k, qh);
+}
+
 // IQ4_K / IQ5_K: d, extra, 6-bit scales (4 low bits in scales_l, 2 high in scales_h), values.
 template <bool Q5>
 void r_iq45_k(Blocks x, uint8_t* out) {
@@ -508,8 +525,7 @@ void r_iq45_k(Blocks x, uint8_t* out) {
     std::memset(extra, 0, 8 + 16 + 32);
     for (int k = 0; k < 4; ++k) {
         const uint8_t* b = x[k];
-        std::memcpy(out + 2 * k, b, 2);
-        gather_extra(k, le16(b + 2), extra);
+        put_d_extra(b, k, out);
         for (int ib = 0; ib < 8; ++ib) {
             const int sh = b[4 + ib / 2] >> (4 * (ib % 2));
             put_scale(scales_l, 32, 4, 8 * ib + k, b[8 + ib] & 15);
@@ -517,11 +533,7 @@ void r_iq45_k(Blocks x, uint8_t* out) {
             put_scale(scales_l, 32, 4, 8 * ib + 4 + k, b[8 + ib] >> 4);
             put_scale(scales_h, 16, 2, 8 * ib + 4 + k, (sh >> 2) & 3);
         }
-        uint8_t L[256];
-        if (Q5) values_iq5(b + 16, b + 144, L);
-        else values_iq4(b + 16, L);
-        gather_nib4(L, k, qs);
-        if (Q5) gather_5th_bit_iq5(L, k, qh);
+        put_iq45_values<Q5>(b + 16, k, qs, qh);
     }
 }
 
@@ -531,8 +543,7 @@ void r_iq3_k(Blocks x, uint8_t* out) {
     std::memset(extra, 0, 8 + 8 + 32);
     for (int k = 0; k < 4; ++k) {
         const uint8_t* b = x[k];
-        std::memcpy(out + 2 * k, b, 2);
-        gather_extra(k, le16(b + 2), extra);
+        put_d_extra(b, k, out);
         const uint16_t sh = le16(b + 4);
         for (int ib = 0; ib < 8; ++ib) {
             put_scale(scales_l, 32, 4, 8 * ib + k, b[6 + ib] & 15);
@@ -553,8 +564,7 @@ void r_iq2_k(Blocks x, uint8_t* out) {
     std::memset(extra, 0, 8 + 32);
     for (int k = 0; k < 4; ++k) {
         const uint8_t* b = x[k];
-        std::memcpy(out + 2 * k, b, 2);
-        gather_extra(k, le16(b + 2), extra);
+        put_d_extra(b, k, out);
         for (int ib = 0; ib < 8; ++ib) {
             put_scale(scales, 32, 4, 8 * ib + k, b[4 + ib] & 15);
             put_scale(scales, 32, 4, 8 * ib + 4 + k, b[4 + ib] >> 4);
@@ -572,11 +582,7 @@ void r_iq45_ks(Blocks x, uint8_t* out) {
     for (int k = 0; k < 4; ++k) {
         const uint8_t* b = x[k];
         for (int ib = 0; ib < 8; ++ib) out[4 * ib + k] = b[ib];
-        uint8_t L[256];
-        if (Q5) values_iq5(b + 8, b + 136, L);
-        else values_iq4(b + 8, L);
-        gather_nib4(L, k, qs);
-        if (Q5) gather_5th_bit_iq5(L, k, qh);
+        put_iq45_values<Q5>(b + 8, k, qs, qh);
     }
 }
 
