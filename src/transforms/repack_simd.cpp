@@ -132,6 +132,55 @@ void q4k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     }
 }
 
+// Q6_K → Q6_K_R4, 4 rows. Sub-block ib = 4h + j has its low 4 bits in ql bytes 64h + 32(j%2)…
+// (low nibbles for j < 2, high ones after) and its top 2 bits in qh bytes 32h… (bits 2j, 2j+1).
+// The nibbles re-pair as in q4k_sse2. The output qh byte i of row k holds the 2-bit fields of
+// values i, i+8, i+4, i+12 (then 16 more): with G the fields of 16 values as bytes, G | G>>8
+// bytes <<2 holds i | i+8 in word 0 and i+4 | i+12 in word 1, and OR-ing word 1 in <<4 finishes
+// word 0. Word 0 of the 4 rows side by side is one 16-byte store.
+void q6k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
+    constexpr size_t block = 210;
+    const __m128i low = _mm_set1_epi8(15), two = _mm_set1_epi8(3);
+    auto load = [](const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
+    auto fields = [&](const uint8_t* p, int shift) {  // the 2-bit fields at `shift` of 16 bytes
+        __m128i g = _mm_and_si128(_mm_srli_epi16(load(p), shift), two);
+        g = _mm_or_si128(g, _mm_slli_epi16(_mm_srli_si128(g, 8), 2));
+        return _mm_or_si128(g, _mm_slli_epi16(_mm_srli_si128(g, 4), 4));
+    };
+    auto word0s = [](const __m128i* w) {  // word 0 of w[0..3]
+        return _mm_unpacklo_epi64(_mm_unpacklo_epi32(w[0], w[1]), _mm_unpacklo_epi32(w[2], w[3]));
+    };
+    for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
+        const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
+        uint8_t *scales = dst + 8, *qh = dst + 72, *ql = dst + 328;
+        for (int k = 0; k < 4; ++k)  // four rows' streams: fetched two blocks ahead, as in q4k_avx2
+            for (int line = 0; line < 4; ++line) _mm_prefetch(reinterpret_cast<const char*>(rows[k] + 2 * block + 64 * line), _MM_HINT_T0);
+        for (int k = 0; k < 4; ++k) {
+            std::memcpy(dst + 2 * k, rows[k] + 208, 2);
+            for (int ib = 0; ib < 8; ++ib) {
+                scales[8 * ib + k] = rows[k][192 + 2 * ib];
+                scales[8 * ib + 4 + k] = rows[k][193 + 2 * ib];
+            }
+        }
+        for (int ib = 0; ib < 8; ++ib) {
+            const int h = ib / 4, j = ib % 4, shift = 4 * (j / 2);
+            __m128i v[4], x[4], y[4];
+            for (int k = 0; k < 4; ++k) {
+                const uint8_t* q = rows[k] + 64 * h + 32 * (j % 2);
+                const __m128i n0 = _mm_and_si128(_mm_srli_epi16(load(q), shift), low);
+                const __m128i n1 = _mm_and_si128(_mm_srli_epi16(load(q + 16), shift), low);
+                v[k] = _mm_or_si128(_mm_unpacklo_epi32(n0, n1), _mm_slli_epi16(_mm_unpackhi_epi32(n0, n1), 4));
+                x[k] = fields(rows[k] + 128 + 32 * h, 2 * j);
+                y[k] = fields(rows[k] + 144 + 32 * h, 2 * j);
+            }
+            transpose4(v[0], v[1], v[2], v[3]);
+            for (int p = 0; p < 4; ++p) _mm_storeu_si128(reinterpret_cast<__m128i*>(ql + 64 * ib + 16 * p), v[p]);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(qh + 32 * ib), word0s(x));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(qh + 32 * ib + 16), word0s(y));
+        }
+    }
+}
+
 // iq4xs_header() with whole-word bit moves instead of one sub-block at a time: output scales_l
 // byte 8j+k holds nibbles j and j+4 of row k's 32-bit scales_l; scales_h byte 8m+k holds the 2-bit
 // fields m, m+2, m+4, m+6 of row k's 16-bit scales_h. Checked against the scalar header by the tests.
@@ -279,6 +328,7 @@ GroupKernel find(const Layout& layout, bool allow_avx2) {
     const bool avx2 = allow_avx2 && __builtin_cpu_supports("avx2");
     if (layout.kind == Kind::Q4K) return avx2 ? q4k_avx2 : q4k_sse2;
     if (layout.kind == Kind::IQ4XS) return avx2 ? iq4xs_avx2 : iq4xs_sse2;
+    if (layout.kind == Kind::Q6K) return q6k_sse2;
     if (layout.kind != Kind::Interleave) return nullptr;
     if (layout.qs_bytes == 32) {
         if (layout.scale_bytes == 2) return avx2 ? q32_avx2<2> : q_sse2<2, 32>;
