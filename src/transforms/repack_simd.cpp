@@ -113,6 +113,8 @@ void q4k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     const __m128i low = _mm_set1_epi8(15);
     for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
         const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
+        for (int k = 0; k < 4; ++k)
+            for (int line = 0; line < 3; ++line) _mm_prefetch(reinterpret_cast<const char*>(rows[k] + 2 * block + 64 * line), _MM_HINT_T0);
         q4k_header_words(rows, dst);
         uint8_t* qs = dst + 64;
         for (int ib = 0; ib < 8; ++ib) {
@@ -220,7 +222,10 @@ void iq4xs_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     const __m128i low = _mm_set1_epi8(15);
     for (size_t b = 0; b < nb; ++b, src += block, dst += 8 * block) {
         const uint8_t* rows[8];
-        for (int k = 0; k < 8; ++k) rows[k] = src + k * row_bytes;
+        for (int k = 0; k < 8; ++k) {
+            rows[k] = src + k * row_bytes;
+            for (int line = 0; line < 3; ++line) _mm_prefetch(reinterpret_cast<const char*>(rows[k] + 2 * block + 64 * line), _MM_HINT_T0);
+        }
         iq4xs_header_words(rows, dst);
         uint8_t* qs = dst + 64;
         for (int ib = 0; ib < 8; ++ib)
