@@ -629,7 +629,7 @@ const Entry kTable[] = {
     {Q5_0, 206, 4, 22, r_q5_q6_0<false>},   {133 /* Q6_0 */, 233, 4, 26, r_q5_q6_0<true>},
     {IQ4_XS, 223, 8, 136, r_iq4_xs, {simd::Kind::IQ4XS, 0, 0}},        {Q2_K, 210, 4, 84, r_q2_k},
     {Q3_K, 211, 4, 110, r_q3_k},            {Q4_K, 212, 4, 144, r_q4_q5_k<false>, {simd::Kind::Q4K, 0, 0}},
-    {Q5_K, 213, 4, 176, r_q4_q5_k<true>},   {Q6_K, 214, 4, 210, r_q6_k, {simd::Kind::Q6K, 0, 0}},
+    {Q5_K, 213, 4, 176, r_q4_q5_k<true>, {simd::Kind::Q5K, 0, 0}},   {Q6_K, 214, 4, 210, r_q6_k, {simd::Kind::Q6K, 0, 0}},
     {IQ2_XXS, 216, 4, 66, r_iq2_xxs},       {IQ2_XS, 217, 4, 74, r_iq2_xs},
     {IQ2_S, 222, 4, 82, r_iq2_s},           {IQ3_XXS, 218, 4, 98, r_iq3_xxs},
     {IQ3_S, 221, 4, 110, r_iq3_s},

@@ -108,28 +108,42 @@ inline void q4k_header_words(const uint8_t* const* rows, uint8_t* out) {
 // (a, b) = (0, 8), (16, 24), (4, 12), (20, 28) for the four 4-byte groups p: the low nibbles are
 // the 32-bit interleave of N's two halves, the high ones its other interleave. A 4×4 transpose then
 // puts group p of rows 0..3 together.
+//
+// Q5_K → Q5_K_R4 is the same with the quants 32 bytes later, after the 32 qh bytes whose bit ib
+// is the fifth bit of sub-block ib's values: output qh byte i of row k takes those of values i,
+// i+8, i+4, i+12, i+16, i+24, i+20, i+28 (bits 0..7), gathered by shifted ORs as in q6k_sse2.
+template <bool Q5>
 void q4k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
-    constexpr size_t block = 144;
-    const __m128i low = _mm_set1_epi8(15);
+    constexpr size_t block = Q5 ? 176 : 144, quants = Q5 ? 48 : 16;
+    const __m128i low = _mm_set1_epi8(15), one = _mm_set1_epi8(1);
+    auto load = [](const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
+    auto fifth = [&](const uint8_t* p, int ib) {  // bit ib of 16 qh bytes, fields i | i+8 | i+4 | i+12
+        __m128i g = _mm_and_si128(_mm_srl_epi16(load(p), _mm_cvtsi32_si128(ib)), one);
+        g = _mm_or_si128(g, _mm_slli_epi16(_mm_srli_si128(g, 8), 1));
+        return _mm_or_si128(g, _mm_slli_epi16(_mm_srli_si128(g, 4), 2));
+    };
     for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
         const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
         for (int k = 0; k < 4; ++k)
-            for (int line = 0; line < 3; ++line) _mm_prefetch(reinterpret_cast<const char*>(rows[k] + 2 * block + 64 * line), _MM_HINT_T0);
+            for (size_t line = 0; line < block; line += 64) _mm_prefetch(reinterpret_cast<const char*>(rows[k] + 2 * block + line), _MM_HINT_T0);
         q4k_header_words(rows, dst);
-        uint8_t* qs = dst + 64;
+        uint8_t* qh = dst + 64;
+        uint8_t* qs = Q5 ? dst + 64 + 128 : dst + 64;
         for (int ib = 0; ib < 8; ++ib) {
             const int c = ib / 2, shift = 4 * (ib % 2);
-            __m128i v[4];
+            __m128i v[4], h[4];
             for (int k = 0; k < 4; ++k) {
-                const uint8_t* q = rows[k] + 16 + 32 * c;
-                __m128i h0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
-                __m128i h1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16));
-                h0 = _mm_and_si128(_mm_srli_epi16(h0, shift), low);
-                h1 = _mm_and_si128(_mm_srli_epi16(h1, shift), low);
+                const uint8_t* q = rows[k] + quants + 32 * c;
+                const __m128i h0 = _mm_and_si128(_mm_srli_epi16(load(q), shift), low);
+                const __m128i h1 = _mm_and_si128(_mm_srli_epi16(load(q + 16), shift), low);
                 v[k] = _mm_or_si128(_mm_unpacklo_epi32(h0, h1), _mm_slli_epi16(_mm_unpackhi_epi32(h0, h1), 4));
+                if (Q5) h[k] = _mm_or_si128(fifth(rows[k] + 16, ib), _mm_slli_epi16(fifth(rows[k] + 32, ib), 4));
             }
             transpose4(v[0], v[1], v[2], v[3]);
             for (int p = 0; p < 4; ++p) _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 64 * ib + 16 * p), v[p]);
+            if (Q5)  // word 0 of the 4 rows side by side
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(qh + 16 * ib),
+                                 _mm_unpacklo_epi64(_mm_unpacklo_epi32(h[0], h[1]), _mm_unpacklo_epi32(h[2], h[3])));
         }
     }
 }
@@ -331,7 +345,8 @@ __attribute__((target("avx2"))) void iq4xs_avx2(const uint8_t* src, uint8_t* dst
 GroupKernel find(const Layout& layout, bool allow_avx2) {
 #if defined(__x86_64__)
     const bool avx2 = allow_avx2 && __builtin_cpu_supports("avx2");
-    if (layout.kind == Kind::Q4K) return avx2 ? q4k_avx2 : q4k_sse2;
+    if (layout.kind == Kind::Q4K) return avx2 ? q4k_avx2 : q4k_sse2<false>;
+    if (layout.kind == Kind::Q5K) return q4k_sse2<true>;
     if (layout.kind == Kind::IQ4XS) return avx2 ? iq4xs_avx2 : iq4xs_sse2;
     if (layout.kind == Kind::Q6K) return q6k_sse2;
     if (layout.kind != Kind::Interleave) return nullptr;
