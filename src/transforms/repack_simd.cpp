@@ -154,6 +154,20 @@ void q4k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
 // values i, i+8, i+4, i+12 (then 16 more): with G the fields of 16 values as bytes, G | G>>8
 // bytes <<2 holds i | i+8 in word 0 and i+4 | i+12 in word 1, and OR-ing word 1 in <<4 finishes
 // word 0. Word 0 of the 4 rows side by side is one 16-byte store.
+// d and the 16 scale bytes of each row, and the rows' streams fetched two blocks ahead.
+inline void q6k_header(const uint8_t* const* rows, uint8_t* out) {
+    constexpr size_t block = 210;
+    uint8_t* scales = out + 8;
+    for (int k = 0; k < 4; ++k) {
+        for (size_t line = 0; line < block; line += 64) _mm_prefetch(reinterpret_cast<const char*>(rows[k] + 2 * block + line), _MM_HINT_T0);
+        std::memcpy(out + 2 * k, rows[k] + 208, 2);
+        for (int ib = 0; ib < 8; ++ib) {
+            scales[8 * ib + k] = rows[k][192 + 2 * ib];
+            scales[8 * ib + 4 + k] = rows[k][193 + 2 * ib];
+        }
+    }
+}
+
 void q6k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     constexpr size_t block = 210;
     const __m128i low = _mm_set1_epi8(15), two = _mm_set1_epi8(3);
@@ -168,16 +182,8 @@ void q6k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     };
     for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
         const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
-        uint8_t *scales = dst + 8, *qh = dst + 72, *ql = dst + 328;
-        for (int k = 0; k < 4; ++k)  // four rows' streams: fetched two blocks ahead, as in q4k_avx2
-            for (int line = 0; line < 4; ++line) _mm_prefetch(reinterpret_cast<const char*>(rows[k] + 2 * block + 64 * line), _MM_HINT_T0);
-        for (int k = 0; k < 4; ++k) {
-            std::memcpy(dst + 2 * k, rows[k] + 208, 2);
-            for (int ib = 0; ib < 8; ++ib) {
-                scales[8 * ib + k] = rows[k][192 + 2 * ib];
-                scales[8 * ib + 4 + k] = rows[k][193 + 2 * ib];
-            }
-        }
+        uint8_t *qh = dst + 72, *ql = dst + 328;
+        q6k_header(rows, dst);
         for (int ib = 0; ib < 8; ++ib) {
             const int h = ib / 4, j = ib % 4, shift = 4 * (j / 2);
             __m128i v[4], x[4], y[4];
@@ -305,6 +311,52 @@ __attribute__((target("avx2"))) void q4k_avx2(const uint8_t* src, uint8_t* dst, 
     }
 }
 
+// Q6_K with AVX2: sub-blocks 4h + j and 4h + j + 2 share their ql bytes (low and high nibbles),
+// so one 32-byte load per row serves both, re-paired as in q4k_avx2; a half's 32 qh bytes are one
+// load, and the fields of values 0..15 and 16..31 come out in the two lanes.
+__attribute__((target("avx2"))) inline __m256i load256(const uint8_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+__attribute__((target("avx2"))) inline void store_lanes(uint8_t* lane0, uint8_t* lane1, __m256i v) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(lane0), _mm256_castsi256_si128(v));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(lane1), _mm256_extracti128_si256(v, 1));
+}
+
+__attribute__((target("avx2"))) void q6k_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
+    constexpr size_t block = 210;
+    const __m256i low = _mm256_set1_epi8(15), two = _mm256_set1_epi8(3);
+    for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
+        const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
+        uint8_t *qh = dst + 72, *ql = dst + 328;
+        q6k_header(rows, dst);
+        for (int h = 0; h < 2; ++h) {
+            for (int j = 0; j < 2; ++j) {
+                __m256i v[4];
+                for (int k = 0; k < 4; ++k) {
+                    const __m256i y = _mm256_shuffle_epi32(_mm256_permute4x64_epi64(load256(rows[k] + 64 * h + 32 * j), 0xD8), 0xD8);
+                    const __m256i even = _mm256_and_si256(y, low), odd = _mm256_and_si256(_mm256_srli_epi16(y, 4), low);
+                    v[k] = _mm256_or_si256(_mm256_permute2x128_si256(even, odd, 0x20),
+                                           _mm256_slli_epi16(_mm256_permute2x128_si256(even, odd, 0x31), 4));
+                }
+                transpose4(v[0], v[1], v[2], v[3]);
+                for (int p = 0; p < 4; ++p) store_lanes(ql + 64 * (4 * h + j) + 16 * p, ql + 64 * (4 * h + j + 2) + 16 * p, v[p]);
+            }
+            __m256i q[4];
+            for (int k = 0; k < 4; ++k) q[k] = load256(rows[k] + 128 + 32 * h);
+            for (int j = 0; j < 4; ++j) {
+                __m256i g[4];
+                for (int k = 0; k < 4; ++k) {
+                    g[k] = _mm256_and_si256(_mm256_srli_epi16(q[k], 2 * j), two);
+                    g[k] = _mm256_or_si256(g[k], _mm256_slli_epi16(_mm256_srli_si256(g[k], 8), 2));
+                    g[k] = _mm256_or_si256(g[k], _mm256_slli_epi16(_mm256_srli_si256(g[k], 4), 4));
+                }
+                const __m256i w = _mm256_unpacklo_epi64(_mm256_unpacklo_epi32(g[0], g[1]), _mm256_unpacklo_epi32(g[2], g[3]));
+                store_lanes(qh + 32 * (4 * h + j), qh + 32 * (4 * h + j) + 16, w);
+            }
+        }
+    }
+}
+
 __attribute__((target("avx2"))) void iq4xs_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     constexpr size_t block = 136;
     const __m256i low = _mm256_set1_epi8(15);
@@ -348,7 +400,7 @@ GroupKernel find(const Layout& layout, bool allow_avx2) {
     if (layout.kind == Kind::Q4K) return avx2 ? q4k_avx2 : q4k_sse2<false>;
     if (layout.kind == Kind::Q5K) return q4k_sse2<true>;
     if (layout.kind == Kind::IQ4XS) return avx2 ? iq4xs_avx2 : iq4xs_sse2;
-    if (layout.kind == Kind::Q6K) return q6k_sse2;
+    if (layout.kind == Kind::Q6K) return avx2 ? q6k_avx2 : q6k_sse2;
     if (layout.kind != Kind::Interleave) return nullptr;
     if (layout.qs_bytes == 32) {
         if (layout.scale_bytes == 2) return avx2 ? q32_avx2<2> : q_sse2<2, 32>;
@@ -368,7 +420,7 @@ const char* isa(const Layout& layout) {
     if (!find(layout)) return "scalar";
 #if defined(__x86_64__)
     const bool avx2_kernel = (layout.kind == Kind::Interleave && layout.qs_bytes == 32) || layout.kind == Kind::IQ4XS ||
-                             layout.kind == Kind::Q4K;
+                             layout.kind == Kind::Q4K || layout.kind == Kind::Q6K;
     return avx2_kernel && __builtin_cpu_supports("avx2") ? "avx2" : "sse2";
 #else
     return "scalar";

@@ -2,7 +2,7 @@
 // Q8_0 → Q8_0_R8, MXFP4 → MXFP4_R8: the quants of 8 rows are an 8×(QS/4) matrix of 32-bit
 // words, transposed; AVX2 when the CPU has it (an 8×8 transpose in registers), else SSE2 (4×4
 // transposes, always present on x86-64). And the quants of Q4_K → Q4_K_R4, IQ4_XS → IQ4_XS_R8
-// Q5_K → Q5_K_R4 and Q6_K → Q6_K_R4 (SSE2; AVX2 for the first two). The scalar kernels
+// Q5_K → Q5_K_R4 and Q6_K → Q6_K_R4 (SSE2; AVX2 for all but Q5_K). The scalar kernels
 // in repack.cpp define the layouts and the unit tests check these against them.
 #pragma once
 
@@ -15,7 +15,7 @@ namespace wfs::repack::simd {
 // `qs_bytes` (16 or 32). Q4K: 4 rows of Q4_K — the header is the scalar q4k_header(), the 128
 // quant bytes of each row are nibble re-pairings done as byte shuffles and a 4×4 transpose.
 // IQ4XS: 8 rows of IQ4_XS — the header is the scalar iq4xs_header(), the quants likewise.
-// Q5K, Q6K: 4 rows of Q5_K, Q6_K (SSE2) — nibble re-pairing as Q4K, the high bits by shifted ORs.
+// Q5K, Q6K: 4 rows of Q5_K, Q6_K — nibble re-pairing as Q4K, the high bits by shifted ORs.
 enum class Kind { None, Interleave, Q4K, IQ4XS, Q5K, Q6K };
 struct Layout {
     Kind kind = Kind::None;
