@@ -249,7 +249,7 @@ int main(int argc, char** argv) {
     try {
         // Kernels on one core, against memcpy.
         const std::pair<const char*, int32_t> quants[] = {{"Q4_K", wfs::ggml::type::Q4_K}, {"Q8_0", wfs::ggml::type::Q8_0},
-                                                         {"IQ4_XS", wfs::ggml::type::IQ4_XS}};
+                                                         {"IQ4_XS", wfs::ggml::type::IQ4_XS}, {"Q6_K", wfs::ggml::type::Q6_K}};
         const double memcpy_bps = memcpy_rate(), fp8_bps = dequant_rate();
         struct Kernel { std::string name; double bps; };
         std::vector<Kernel> kernels{{std::string("FP8->BF16 (") + wfs::fp8::kernel_isa() + ", output bytes)", fp8_bps}};
