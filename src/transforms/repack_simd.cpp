@@ -279,33 +279,59 @@ __attribute__((target("avx2"))) inline void transpose4(__m256i& a, __m256i& b, _
     d = _mm256_unpackhi_epi64(t1, t3);
 }
 
-// Q4_K with AVX2: the 32 quant bytes a sub-block pair (2c, 2c+1) shares are loaded once per row;
-// a 64-bit permute and a 32-bit shuffle put their interleave-low words in lane 0 and
-// interleave-high words in lane 1, so lane 0 | lane 1 << 4 of the low (high) nibbles is the
-// even (odd) sub-block; the 4×4 transposes then run in both lanes at once.
-__attribute__((target("avx2"))) void q4k_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
-    constexpr size_t block = 144;
+__attribute__((target("avx2"))) inline __m256i load256(const uint8_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+__attribute__((target("avx2"))) inline void store_lanes(uint8_t* lane0, uint8_t* lane1, __m256i v) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(lane0), _mm256_castsi256_si128(v));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(lane1), _mm256_extracti128_si256(v, 1));
+}
+// One row's output words of the two sub-blocks whose values are the low and the high nibbles
+// of the 32 bytes at p, lane 0 the low-nibble sub-block: a 64-bit permute and a 32-bit shuffle
+// put the bytes' interleave-low words in lane 0 and interleave-high words in lane 1, so lane 0 |
+// lane 1 << 4 of the low (high) nibbles is that sub-block's words.
+__attribute__((target("avx2"))) inline __m256i nibble_pairs(const uint8_t* p) {
     const __m256i low = _mm256_set1_epi8(15);
+    const __m256i y = _mm256_shuffle_epi32(_mm256_permute4x64_epi64(load256(p), 0xD8), 0xD8);
+    const __m256i even = _mm256_and_si256(y, low), odd = _mm256_and_si256(_mm256_srli_epi16(y, 4), low);
+    // [even.lane0 | odd.lane0] | [even.lane1 | odd.lane1] << 4
+    return _mm256_or_si256(_mm256_permute2x128_si256(even, odd, 0x20), _mm256_slli_epi16(_mm256_permute2x128_si256(even, odd, 0x31), 4));
+}
+
+// Q4_K with AVX2: the 32 quant bytes a sub-block pair (2c, 2c+1) shares are loaded once per row
+// (nibble_pairs); the 4×4 transposes then run in both lanes at once. Q5_K likewise, its fifth
+// bits (bit ib of the 32 qh bytes for sub-block ib) gathered by shifted ORs as in
+// q4k_sse2<true>, values 0..15 in lane 0 and 16..31 in lane 1.
+template <bool Q5>
+__attribute__((target("avx2"))) void q4k_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
+    constexpr size_t block = Q5 ? 176 : 144, quants = Q5 ? 48 : 16;
+    const __m256i one = _mm256_set1_epi8(1);
     for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
         const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
         for (int k = 0; k < 4; ++k)
-            for (int line = 0; line < 3; ++line) _mm_prefetch(reinterpret_cast<const char*>(rows[k] + 2 * block + 64 * line), _MM_HINT_T0);
+            for (size_t line = 0; line < block; line += 64) _mm_prefetch(reinterpret_cast<const char*>(rows[k] + 2 * block + line), _MM_HINT_T0);
         q4k_header_words(rows, dst);
-        uint8_t* qs = dst + 64;
+        uint8_t* qh = dst + 64;
+        uint8_t* qs = Q5 ? dst + 64 + 128 : dst + 64;
         for (int c = 0; c < 4; ++c) {
             __m256i v[4];
-            for (int k = 0; k < 4; ++k) {
-                __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[k] + 16 + 32 * c));
-                y = _mm256_shuffle_epi32(_mm256_permute4x64_epi64(y, 0xD8), 0xD8);
-                const __m256i even = _mm256_and_si256(y, low), odd = _mm256_and_si256(_mm256_srli_epi16(y, 4), low);
-                // [even.lane0 | odd.lane0] | [even.lane1 | odd.lane1] << 4
-                v[k] = _mm256_or_si256(_mm256_permute2x128_si256(even, odd, 0x20),
-                                       _mm256_slli_epi16(_mm256_permute2x128_si256(even, odd, 0x31), 4));
-            }
+            for (int k = 0; k < 4; ++k) v[k] = nibble_pairs(rows[k] + quants + 32 * c);
             transpose4(v[0], v[1], v[2], v[3]);
-            for (int p = 0; p < 4; ++p) {
-                _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 64 * (2 * c) + 16 * p), _mm256_castsi256_si128(v[p]));
-                _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 64 * (2 * c + 1) + 16 * p), _mm256_extracti128_si256(v[p], 1));
+            for (int p = 0; p < 4; ++p) store_lanes(qs + 64 * (2 * c) + 16 * p, qs + 64 * (2 * c + 1) + 16 * p, v[p]);
+        }
+        if (Q5) {
+            __m256i q[4];
+            for (int k = 0; k < 4; ++k) q[k] = load256(rows[k] + 16);
+            for (int ib = 0; ib < 8; ++ib) {
+                __m256i g[4];
+                for (int k = 0; k < 4; ++k) {
+                    g[k] = _mm256_and_si256(_mm256_srli_epi16(q[k], ib), one);
+                    g[k] = _mm256_or_si256(g[k], _mm256_slli_epi16(_mm256_srli_si256(g[k], 8), 1));
+                    g[k] = _mm256_or_si256(g[k], _mm256_slli_epi16(_mm256_srli_si256(g[k], 4), 2));
+                }
+                const __m256i w = _mm256_unpacklo_epi64(_mm256_unpacklo_epi32(g[0], g[1]), _mm256_unpacklo_epi32(g[2], g[3]));
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(qh + 16 * ib),
+                                 _mm_or_si128(_mm256_castsi256_si128(w), _mm_slli_epi16(_mm256_extracti128_si256(w, 1), 4)));
             }
         }
     }
@@ -314,17 +340,9 @@ __attribute__((target("avx2"))) void q4k_avx2(const uint8_t* src, uint8_t* dst, 
 // Q6_K with AVX2: sub-blocks 4h + j and 4h + j + 2 share their ql bytes (low and high nibbles),
 // so one 32-byte load per row serves both, re-paired as in q4k_avx2; a half's 32 qh bytes are one
 // load, and the fields of values 0..15 and 16..31 come out in the two lanes.
-__attribute__((target("avx2"))) inline __m256i load256(const uint8_t* p) {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-}
-__attribute__((target("avx2"))) inline void store_lanes(uint8_t* lane0, uint8_t* lane1, __m256i v) {
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(lane0), _mm256_castsi256_si128(v));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(lane1), _mm256_extracti128_si256(v, 1));
-}
-
 __attribute__((target("avx2"))) void q6k_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     constexpr size_t block = 210;
-    const __m256i low = _mm256_set1_epi8(15), two = _mm256_set1_epi8(3);
+    const __m256i two = _mm256_set1_epi8(3);
     for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
         const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
         uint8_t *qh = dst + 72, *ql = dst + 328;
@@ -332,12 +350,7 @@ __attribute__((target("avx2"))) void q6k_avx2(const uint8_t* src, uint8_t* dst, 
         for (int h = 0; h < 2; ++h) {
             for (int j = 0; j < 2; ++j) {
                 __m256i v[4];
-                for (int k = 0; k < 4; ++k) {
-                    const __m256i y = _mm256_shuffle_epi32(_mm256_permute4x64_epi64(load256(rows[k] + 64 * h + 32 * j), 0xD8), 0xD8);
-                    const __m256i even = _mm256_and_si256(y, low), odd = _mm256_and_si256(_mm256_srli_epi16(y, 4), low);
-                    v[k] = _mm256_or_si256(_mm256_permute2x128_si256(even, odd, 0x20),
-                                           _mm256_slli_epi16(_mm256_permute2x128_si256(even, odd, 0x31), 4));
-                }
+                for (int k = 0; k < 4; ++k) v[k] = nibble_pairs(rows[k] + 64 * h + 32 * j);
                 transpose4(v[0], v[1], v[2], v[3]);
                 for (int p = 0; p < 4; ++p) store_lanes(ql + 64 * (4 * h + j) + 16 * p, ql + 64 * (4 * h + j + 2) + 16 * p, v[p]);
             }
@@ -397,8 +410,8 @@ __attribute__((target("avx2"))) void iq4xs_avx2(const uint8_t* src, uint8_t* dst
 GroupKernel find(const Layout& layout, bool allow_avx2) {
 #if defined(__x86_64__)
     const bool avx2 = allow_avx2 && __builtin_cpu_supports("avx2");
-    if (layout.kind == Kind::Q4K) return avx2 ? q4k_avx2 : q4k_sse2<false>;
-    if (layout.kind == Kind::Q5K) return q4k_sse2<true>;
+    if (layout.kind == Kind::Q4K) return avx2 ? q4k_avx2<false> : q4k_sse2<false>;
+    if (layout.kind == Kind::Q5K) return avx2 ? q4k_avx2<true> : q4k_sse2<true>;
     if (layout.kind == Kind::IQ4XS) return avx2 ? iq4xs_avx2 : iq4xs_sse2;
     if (layout.kind == Kind::Q6K) return avx2 ? q6k_avx2 : q6k_sse2;
     if (layout.kind != Kind::Interleave) return nullptr;
@@ -420,7 +433,7 @@ const char* isa(const Layout& layout) {
     if (!find(layout)) return "scalar";
 #if defined(__x86_64__)
     const bool avx2_kernel = (layout.kind == Kind::Interleave && layout.qs_bytes == 32) || layout.kind == Kind::IQ4XS ||
-                             layout.kind == Kind::Q4K || layout.kind == Kind::Q6K;
+                             layout.kind == Kind::Q4K || layout.kind == Kind::Q5K || layout.kind == Kind::Q6K;
     return avx2_kernel && __builtin_cpu_supports("avx2") ? "avx2" : "sse2";
 #else
     return "scalar";

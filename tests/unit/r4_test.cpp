@@ -84,7 +84,8 @@ TEST(Repack, VectorizedKernelsMatchTheScalarOnes) {
         ASSERT_NE(e->simd.kind, repack::simd::Kind::None);
 #if defined(__x86_64__)
         const bool avx2_kernel = e->simd.qs_bytes == 32 || e->simd.kind == repack::simd::Kind::IQ4XS ||
-                                 e->simd.kind == repack::simd::Kind::Q4K || e->simd.kind == repack::simd::Kind::Q6K;
+                                 e->simd.kind == repack::simd::Kind::Q4K || e->simd.kind == repack::simd::Kind::Q5K ||
+                                 e->simd.kind == repack::simd::Kind::Q6K;
         EXPECT_STREQ(repack::kernel_isa(*e), __builtin_cpu_supports("avx2") && avx2_kernel ? "avx2" : "sse2");
 #endif
         for (size_t nb : {1u, 3u, 17u}) {
