@@ -304,32 +304,48 @@ inline void gather_3rd_bit(const uint8_t* L, int k, uint8_t* qh) {
     gather_bit(L, k, kAt, 2, qh);
 }
 
-void r_q3_k(Blocks x, uint8_t* out) {
+}  // namespace
+
+// d and the 6-bit scales of 4 Q3_K rows, re-packed (4 low bits in scales_l, 2 high in scales_h).
+void q3k_header(const uint8_t* const* x, uint8_t* out) {
     uint8_t* scales_h = out + 8;
     uint8_t* scales_l = out + 24;
-    uint8_t* qh = out + 56;
-    uint8_t* qs = out + 56 + 128;
-    std::memset(scales_h, 0, 48);
     for (int k = 0; k < 4; ++k) {
-        const uint8_t *hmask = x[k], *q = x[k] + 32, *sc = x[k] + 96;
+        const uint8_t* sc = x[k] + 96;
         std::memcpy(out + 2 * k, x[k] + 108, 2);
         const uint32_t a0 = le32(sc), a1 = le32(sc + 4), t = le32(sc + 8), m1 = 0x03030303u, m2 = 0x0F0F0F0Fu;
         const uint32_t w[4] = {(a0 & m2) | ((t >> 0) & m1) << 4, (a1 & m2) | ((t >> 2) & m1) << 4,
                                ((a0 >> 4) & m2) | ((t >> 4) & m1) << 4, ((a1 >> 4) & m2) | ((t >> 6) & m1) << 4};
         uint8_t S[16];
         std::memcpy(S, w, 16);
+        // Scale s = 8ib + 4half + k of the group: its low nibble goes to scales_l byte s % 32
+        // (high nibble of it from s ≥ 32), its top 2 bits to scales_h byte s % 16 at 2·(s / 16).
+        for (int half = 0; half < 2; ++half) {
+            for (int ib = 0; ib < 4; ++ib)
+                scales_l[8 * ib + 4 * half + k] = static_cast<uint8_t>((S[2 * ib + half] & 15) | (S[2 * ib + 8 + half] & 15) << 4);
+            for (int ib = 0; ib < 2; ++ib) {
+                int v = 0;
+                for (int t = 0; t < 4; ++t) v |= (S[2 * (ib + 2 * t) + half] >> 4) << (2 * t);
+                scales_h[8 * ib + 4 * half + k] = static_cast<uint8_t>(v);
+            }
+        }
+    }
+}
+
+namespace {
+
+void r_q3_k(Blocks x, uint8_t* out) {
+    q3k_header(x, out);
+    uint8_t* qh = out + 56;
+    uint8_t* qs = out + 56 + 128;
+    for (int k = 0; k < 4; ++k) {
+        const uint8_t *hmask = x[k], *q = x[k] + 32;
         uint8_t L[256];
         for (int h = 0; h < 2; ++h)
             for (int j = 0; j < 4; ++j)
                 for (int l = 0; l < 32; l += 8)  // 8 values at once, a byte each
                     put64(L + 128 * h + 32 * j + l,
                           ((le64(q + 32 * h + l) >> (2 * j)) & 3 * kBytes1) | ((le64(hmask + l) >> (4 * h + j)) & kBytes1) << 2);
-        for (int ib = 0; ib < 8; ++ib)
-            for (int half = 0; half < 2; ++half) {
-                const int s = 8 * ib + 4 * half + k, v = S[2 * ib + half];
-                scales_l[s % 32] |= static_cast<uint8_t>((v & 15) << (4 * (s / 32)));
-                scales_h[s % 16] |= static_cast<uint8_t>((v >> 4) << (2 * (s / 16)));
-            }
         gather_2bit(L, k, qs);
         gather_3rd_bit(L, k, qh);
     }
@@ -628,7 +644,7 @@ const Entry kTable[] = {
     {MXFP4, 353, 8, 17, r_mxfp4, {simd::Kind::Interleave, 1, 16}},           {IQ4_NL, 220, 4, 18, r_iq4_nl},
     {Q5_0, 206, 4, 22, r_q5_q6_0<false>},   {133 /* Q6_0 */, 233, 4, 26, r_q5_q6_0<true>},
     {IQ4_XS, 223, 8, 136, r_iq4_xs, {simd::Kind::IQ4XS, 0, 0}},        {Q2_K, 210, 4, 84, r_q2_k},
-    {Q3_K, 211, 4, 110, r_q3_k},            {Q4_K, 212, 4, 144, r_q4_q5_k<false>, {simd::Kind::Q4K, 0, 0}},
+    {Q3_K, 211, 4, 110, r_q3_k, {simd::Kind::Q3K, 0, 0}},            {Q4_K, 212, 4, 144, r_q4_q5_k<false>, {simd::Kind::Q4K, 0, 0}},
     {Q5_K, 213, 4, 176, r_q4_q5_k<true>, {simd::Kind::Q5K, 0, 0}},   {Q6_K, 214, 4, 210, r_q6_k, {simd::Kind::Q6K, 0, 0}},
     {IQ2_XXS, 216, 4, 66, r_iq2_xxs},       {IQ2_XS, 217, 4, 74, r_iq2_xs},
     {IQ2_S, 222, 4, 82, r_iq2_s},           {IQ3_XXS, 218, 4, 98, r_iq3_xxs},

@@ -203,6 +203,46 @@ void q6k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     }
 }
 
+// Q3_K → Q3_K_R4, 4 rows (header: the scalar q3k_header()). Sub-block ib = 4h + j takes the
+// 2-bit fields at 2j of qs bytes 32h… and bit ib of the 32 hmask bytes. Output qs byte i of row
+// k packs the fields of values i, i+4, i+8, i+12 (then 16 more), and qh byte i the third bits
+// of values i, i+4, …, i+28: both are shifted ORs of 4-byte words, as in q6k_sse2.
+void q3k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
+    constexpr size_t block = 110;
+    const __m128i two = _mm_set1_epi8(3), one = _mm_set1_epi8(1);
+    auto load = [](const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
+    auto fold = [](__m128i g, int bits) {  // word 0 |= word 1 << bits, word 2 << 2·bits, word 3 << 3·bits
+        g = _mm_or_si128(g, _mm_sll_epi16(_mm_srli_si128(g, 4), _mm_cvtsi32_si128(bits)));
+        return _mm_or_si128(g, _mm_sll_epi16(_mm_srli_si128(g, 8), _mm_cvtsi32_si128(2 * bits)));
+    };
+    auto word0s = [](const __m128i* w) {
+        return _mm_unpacklo_epi64(_mm_unpacklo_epi32(w[0], w[1]), _mm_unpacklo_epi32(w[2], w[3]));
+    };
+    for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
+        const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
+        for (int k = 0; k < 4; ++k)
+            for (size_t line = 0; line < block; line += 64) _mm_prefetch(reinterpret_cast<const char*>(rows[k] + 2 * block + line), _MM_HINT_T0);
+        q3k_header(rows, dst);
+        uint8_t *qh = dst + 56, *qs = dst + 56 + 128;
+        for (int ib = 0; ib < 8; ++ib) {
+            const int h = ib / 4, j = ib % 4;
+            const __m128i lo_shift = _mm_cvtsi32_si128(2 * j), hi_shift = _mm_cvtsi32_si128(ib);
+            __m128i a[4], c[4], m[4];
+            for (int k = 0; k < 4; ++k) {
+                const uint8_t* q = rows[k] + 32 + 32 * h;
+                a[k] = fold(_mm_and_si128(_mm_srl_epi16(load(q), lo_shift), two), 2);
+                c[k] = fold(_mm_and_si128(_mm_srl_epi16(load(q + 16), lo_shift), two), 2);
+                const __m128i h0 = fold(_mm_and_si128(_mm_srl_epi16(load(rows[k]), hi_shift), one), 1);
+                const __m128i h1 = fold(_mm_and_si128(_mm_srl_epi16(load(rows[k] + 16), hi_shift), one), 1);
+                m[k] = _mm_or_si128(h0, _mm_slli_epi16(h1, 4));
+            }
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 32 * ib), word0s(a));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 32 * ib + 16), word0s(c));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(qh + 16 * ib), word0s(m));
+        }
+    }
+}
+
 // iq4xs_header() with whole-word bit moves instead of one sub-block at a time: output scales_l
 // byte 8j+k holds nibbles j and j+4 of row k's 32-bit scales_l; scales_h byte 8m+k holds the 2-bit
 // fields m, m+2, m+4, m+6 of row k's 16-bit scales_h. Checked against the scalar header by the tests.
@@ -414,6 +454,7 @@ GroupKernel find(const Layout& layout, bool allow_avx2) {
     if (layout.kind == Kind::Q5K) return avx2 ? q4k_avx2<true> : q4k_sse2<true>;
     if (layout.kind == Kind::IQ4XS) return avx2 ? iq4xs_avx2 : iq4xs_sse2;
     if (layout.kind == Kind::Q6K) return avx2 ? q6k_avx2 : q6k_sse2;
+    if (layout.kind == Kind::Q3K) return q3k_sse2;
     if (layout.kind != Kind::Interleave) return nullptr;
     if (layout.qs_bytes == 32) {
         if (layout.scale_bytes == 2) return avx2 ? q32_avx2<2> : q_sse2<2, 32>;
