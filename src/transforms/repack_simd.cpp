@@ -112,6 +112,11 @@ inline void q4k_header_words(const uint8_t* const* rows, uint8_t* out) {
 // Q5_K → Q5_K_R4 is the same with the quants 32 bytes later, after the 32 qh bytes whose bit ib
 // is the fifth bit of sub-block ib's values: output qh byte i of row k takes those of values i,
 // i+8, i+4, i+12, i+16, i+24, i+20, i+28 (bits 0..7), gathered by shifted ORs as in q6k_sse2.
+// Word 0 of each of w[0..3], side by side: one row's output word each, for 4 rows.
+inline __m128i word0s(const __m128i* w) {
+    return _mm_unpacklo_epi64(_mm_unpacklo_epi32(w[0], w[1]), _mm_unpacklo_epi32(w[2], w[3]));
+}
+
 template <bool Q5>
 void q4k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     constexpr size_t block = Q5 ? 176 : 144, quants = Q5 ? 48 : 16;
@@ -141,9 +146,7 @@ void q4k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
             }
             transpose4(v[0], v[1], v[2], v[3]);
             for (int p = 0; p < 4; ++p) _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 64 * ib + 16 * p), v[p]);
-            if (Q5)  // word 0 of the 4 rows side by side
-                _mm_storeu_si128(reinterpret_cast<__m128i*>(qh + 16 * ib),
-                                 _mm_unpacklo_epi64(_mm_unpacklo_epi32(h[0], h[1]), _mm_unpacklo_epi32(h[2], h[3])));
+            if (Q5) _mm_storeu_si128(reinterpret_cast<__m128i*>(qh + 16 * ib), word0s(h));
         }
     }
 }
@@ -176,9 +179,6 @@ void q6k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
         __m128i g = _mm_and_si128(_mm_srli_epi16(load(p), shift), two);
         g = _mm_or_si128(g, _mm_slli_epi16(_mm_srli_si128(g, 8), 2));
         return _mm_or_si128(g, _mm_slli_epi16(_mm_srli_si128(g, 4), 4));
-    };
-    auto word0s = [](const __m128i* w) {  // word 0 of w[0..3]
-        return _mm_unpacklo_epi64(_mm_unpacklo_epi32(w[0], w[1]), _mm_unpacklo_epi32(w[2], w[3]));
     };
     for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
         const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
@@ -214,9 +214,6 @@ void q3k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     auto fold = [](__m128i g, int bits) {  // word 0 |= word 1 << bits, word 2 << 2·bits, word 3 << 3·bits
         g = _mm_or_si128(g, _mm_sll_epi16(_mm_srli_si128(g, 4), _mm_cvtsi32_si128(bits)));
         return _mm_or_si128(g, _mm_sll_epi16(_mm_srli_si128(g, 8), _mm_cvtsi32_si128(2 * bits)));
-    };
-    auto word0s = [](const __m128i* w) {
-        return _mm_unpacklo_epi64(_mm_unpacklo_epi32(w[0], w[1]), _mm_unpacklo_epi32(w[2], w[3]));
     };
     for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
         const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
