@@ -454,13 +454,13 @@ void r_iq3_s(Blocks x, uint8_t* out) {
 // layouts without spelling them out (§5.18); they follow ik's repack_iq*_k functions and were
 // checked against its `llama-quantize --repack` output (tests/data/gguf/repack).
 
-// The 2-bit "extra" flags of each 32-element sub-block, as a bitmap per row and flag: bit ib of
-// extra[k] is flag 1 of sub-block ib of row k, extra[k + 4] flag 2.
-inline void gather_extra(int k, uint16_t extra, uint8_t* out) {
-    uint8_t f1 = 0, f2 = 0;  // branch-free: the flags are data, as good as random
+// Bits 2ib and 2ib + 1 of a row's 16-bit word (one pair per 32-element sub-block) as bit ib of
+// out[k] and out[k + 4]: the "extra" flags of IQ2_K…IQ5_K, and IQ3_K's fifth scale bits.
+inline void split_bit_pairs(int k, uint16_t pairs, uint8_t* out) {
+    uint8_t f1 = 0, f2 = 0;  // branch-free: the bits are data, as good as random
     for (int ib = 0; ib < 8; ++ib) {
-        f1 |= static_cast<uint8_t>(((extra >> (2 * ib)) & 1) << ib);
-        f2 |= static_cast<uint8_t>(((extra >> (2 * ib + 1)) & 1) << ib);
+        f1 |= static_cast<uint8_t>(((pairs >> (2 * ib)) & 1) << ib);
+        f2 |= static_cast<uint8_t>(((pairs >> (2 * ib + 1)) & 1) << ib);
     }
     out[k] = f1;
     out[k + 4] = f2;
@@ -469,7 +469,7 @@ inline void gather_extra(int k, uint16_t extra, uint8_t* out) {
 // Row k's d and extra flags: an IQ2_K…IQ5_K R-block starts with d[4] and extra[8].
 inline void put_d_extra(const uint8_t* b, int k, uint8_t* out) {
     std::memcpy(out + 2 * k, b, 2);
-    gather_extra(k, le16(b + 2), out + 8);
+    split_bit_pairs(k, le16(b + 2), out + 8);
 }
 
 // Sub-block scales: the two 16-element halves of sub-block ib of row k are scales s = 8ib + k
@@ -553,22 +553,34 @@ void r_iq45_k(Blocks x, uint8_t* out) {
     }
 }
 
-// IQ3_K: d, extra, 5-bit scales (4 low bits in scales_l, the fifth in scales_h), 3-bit values.
-void r_iq3_k(Blocks x, uint8_t* out) {
-    uint8_t *extra = out + 8, *scales_h = out + 16, *scales_l = out + 24, *qs = out + 56, *qh = out + 312;
-    std::memset(extra, 0, 8 + 8 + 32);
+}  // namespace
+
+// IQ3_K: d, extra, 5-bit scales (4 low bits in scales_l, the fifth in scales_h) of 4 rows: the
+// first 56 bytes of an IQ3_K_R4 block.
+void iq3k_header(const uint8_t* const* x, uint8_t* out) {
+    uint8_t *scales_h = out + 16, *scales_l = out + 24;
     for (int k = 0; k < 4; ++k) {
         const uint8_t* b = x[k];
         put_d_extra(b, k, out);
-        const uint16_t sh = le16(b + 4);
-        for (int ib = 0; ib < 8; ++ib) {
-            put_scale(scales_l, 32, 4, 8 * ib + k, b[6 + ib] & 15);
-            put_scale(scales_h, 8, 1, 8 * ib + k, (sh >> (2 * ib)) & 1);
-            put_scale(scales_l, 32, 4, 8 * ib + 4 + k, b[6 + ib] >> 4);
-            put_scale(scales_h, 8, 1, 8 * ib + 4 + k, (sh >> (2 * ib + 1)) & 1);
+        // Scale s = 8ib + k and s + 4 (the sub-block's halves): 4 low bits in scales_l byte s % 32
+        // (high nibble from ib ≥ 4), the fifth in bit ib of scales_h byte s % 8.
+        for (int ib = 0; ib < 4; ++ib) {
+            scales_l[8 * ib + k] = static_cast<uint8_t>((b[6 + ib] & 15) | (b[10 + ib] & 15) << 4);
+            scales_l[8 * ib + 4 + k] = static_cast<uint8_t>((b[6 + ib] >> 4) | (b[10 + ib] >> 4) << 4);
         }
+        split_bit_pairs(k, le16(b + 4), scales_h);
+    }
+}
+
+namespace {
+
+// IQ3_K: the header, then 3-bit values laid out as Q3_K's (2-bit fields, third bits).
+void r_iq3_k(Blocks x, uint8_t* out) {
+    iq3k_header(x, out);
+    uint8_t *qs = out + 56, *qh = out + 312;
+    for (int k = 0; k < 4; ++k) {
         uint8_t L[256];
-        values_2bit(b + 14, b + 78, L);
+        values_2bit(x[k] + 14, x[k] + 78, L);
         gather_2bit(L, k, qs);
         gather_3rd_bit(L, k, qh);
     }
@@ -649,7 +661,7 @@ const Entry kTable[] = {
     {IQ2_XXS, 216, 4, 66, r_iq2_xxs},       {IQ2_XS, 217, 4, 74, r_iq2_xs},
     {IQ2_S, 222, 4, 82, r_iq2_s},           {IQ3_XXS, 218, 4, 98, r_iq3_xxs},
     {IQ3_S, 221, 4, 110, r_iq3_s},
-    {137 /* IQ2_K */, 337, 4, 76, r_iq2_k}, {138 /* IQ3_K */, 338, 4, 110, r_iq3_k},
+    {137 /* IQ2_K */, 337, 4, 76, r_iq2_k}, {138 /* IQ3_K */, 338, 4, 110, r_iq3_k, {simd::Kind::IQ3K, 0, 0}},
     {139 /* IQ4_K */, 339, 4, 144, r_iq45_k<false>}, {140 /* IQ5_K */, 340, 4, 176, r_iq45_k<true>},
     {144 /* IQ4_KS */, 344, 4, 136, r_iq45_ks<false>, {}, 4}, {152 /* IQ5_KS */, 352, 4, 168, r_iq45_ks<true>, {}, 4},
     {135 /* IQ2_BN */, 335, 4, 16, r_iq2_bn, {}, 4},

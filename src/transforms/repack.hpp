@@ -27,8 +27,10 @@ struct Entry {
 
 // d, dmin and scales of an R-block of 4 Q4_K/Q5_K rows (shared by the scalar and vector kernels).
 void q4k_header(const uint8_t* const* rows, uint8_t* out);
-// d and the 6-bit scales of 4 Q3_K rows, re-packed: the first 56 bytes of a Q3_K_R4 block.
+// d and the 6-bit scales of 4 Q3_K rows, re-packed: the first 56 bytes of a Q3_K_R4 block; and
+// d, extra flags and 5-bit scales of 4 IQ3_K rows: the first 56 bytes of an IQ3_K_R4 block.
 void q3k_header(const uint8_t* const* rows, uint8_t* out);
+void iq3k_header(const uint8_t* const* rows, uint8_t* out);
 // d and the 4+2-bit sub-block scales of 8 IQ4_XS rows, re-packed (scales_h, scales_l): the first
 // 64 bytes of an IQ4_XS_R8 block, shared by the scalar and the vectorized kernels.
 void iq4xs_header(const uint8_t* const* rows, uint8_t* out);

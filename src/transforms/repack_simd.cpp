@@ -203,11 +203,14 @@ void q6k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     }
 }
 
-// Q3_K → Q3_K_R4, 4 rows (header: the scalar q3k_header()). Sub-block ib = 4h + j takes the
-// 2-bit fields at 2j of qs bytes 32h… and bit ib of the 32 hmask bytes. Output qs byte i of row
-// k packs the fields of values i, i+4, i+8, i+12 (then 16 more), and qh byte i the third bits
-// of values i, i+4, …, i+28: both are shifted ORs of 4-byte words, as in q6k_sse2.
-void q3k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
+// Q3_K → Q3_K_R4 and IQ3_K → IQ3_K_R4, 4 rows of 110-byte blocks whose 3-bit values are laid
+// out alike (only the headers, from the scalar q3k_header() / iq3k_header(), and the offsets
+// differ). Sub-block ib = 4h + j takes the 2-bit fields at 2j of the 64 qs bytes 32h… and bit ib
+// of the 32 qh bytes. Output qs byte i of row k packs the fields of values i, i+4, i+8, i+12
+// (then 16 more), and qh byte i the third bits of values i, i+4, …, i+28: both are shifted ORs
+// of 4-byte words, as in q6k_sse2.
+template <void (*Header)(const uint8_t* const*, uint8_t*), size_t kQs, size_t kQh, size_t kOutQs, size_t kOutQh>
+void bits3_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     constexpr size_t block = 110;
     const __m128i two = _mm_set1_epi8(3), one = _mm_set1_epi8(1);
     auto load = [](const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
@@ -219,18 +222,18 @@ void q3k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
         const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
         for (int k = 0; k < 4; ++k)
             for (size_t line = 0; line < block; line += 64) _mm_prefetch(reinterpret_cast<const char*>(rows[k] + 2 * block + line), _MM_HINT_T0);
-        q3k_header(rows, dst);
-        uint8_t *qh = dst + 56, *qs = dst + 56 + 128;
+        Header(rows, dst);
+        uint8_t *qh = dst + kOutQh, *qs = dst + kOutQs;
         for (int ib = 0; ib < 8; ++ib) {
             const int h = ib / 4, j = ib % 4;
             const __m128i lo_shift = _mm_cvtsi32_si128(2 * j), hi_shift = _mm_cvtsi32_si128(ib);
             __m128i a[4], c[4], m[4];
             for (int k = 0; k < 4; ++k) {
-                const uint8_t* q = rows[k] + 32 + 32 * h;
+                const uint8_t* q = rows[k] + kQs + 32 * h;
                 a[k] = fold(_mm_and_si128(_mm_srl_epi16(load(q), lo_shift), two), 2);
                 c[k] = fold(_mm_and_si128(_mm_srl_epi16(load(q + 16), lo_shift), two), 2);
-                const __m128i h0 = fold(_mm_and_si128(_mm_srl_epi16(load(rows[k]), hi_shift), one), 1);
-                const __m128i h1 = fold(_mm_and_si128(_mm_srl_epi16(load(rows[k] + 16), hi_shift), one), 1);
+                const __m128i h0 = fold(_mm_and_si128(_mm_srl_epi16(load(rows[k] + kQh), hi_shift), one), 1);
+                const __m128i h1 = fold(_mm_and_si128(_mm_srl_epi16(load(rows[k] + kQh + 16), hi_shift), one), 1);
                 m[k] = _mm_or_si128(h0, _mm_slli_epi16(h1, 4));
             }
             _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 32 * ib), word0s(a));
@@ -451,7 +454,8 @@ GroupKernel find(const Layout& layout, bool allow_avx2) {
     if (layout.kind == Kind::Q5K) return avx2 ? q4k_avx2<true> : q4k_sse2<true>;
     if (layout.kind == Kind::IQ4XS) return avx2 ? iq4xs_avx2 : iq4xs_sse2;
     if (layout.kind == Kind::Q6K) return avx2 ? q6k_avx2 : q6k_sse2;
-    if (layout.kind == Kind::Q3K) return q3k_sse2;
+    if (layout.kind == Kind::Q3K) return bits3_sse2<q3k_header, 32, 0, 184, 56>;
+    if (layout.kind == Kind::IQ3K) return bits3_sse2<iq3k_header, 14, 78, 56, 312>;
     if (layout.kind != Kind::Interleave) return nullptr;
     if (layout.qs_bytes == 32) {
         if (layout.scale_bytes == 2) return avx2 ? q32_avx2<2> : q_sse2<2, 32>;

@@ -2,7 +2,7 @@
 // Q8_0 → Q8_0_R8, MXFP4 → MXFP4_R8: the quants of 8 rows are an 8×(QS/4) matrix of 32-bit
 // words, transposed; AVX2 when the CPU has it (an 8×8 transpose in registers), else SSE2 (4×4
 // transposes, always present on x86-64). And the quants of Q4_K → Q4_K_R4, IQ4_XS → IQ4_XS_R8
-// Q5_K → Q5_K_R4 and Q6_K → Q6_K_R4 (SSE2 and AVX2), Q3_K → Q3_K_R4 (SSE2). The scalar kernels
+// Q5_K → Q5_K_R4 and Q6_K → Q6_K_R4 (SSE2 and AVX2), Q3_K and IQ3_K → *_R4 (SSE2). The scalar kernels
 // in repack.cpp define the layouts and the unit tests check these against them.
 #pragma once
 
@@ -16,8 +16,8 @@ namespace wfs::repack::simd {
 // quant bytes of each row are nibble re-pairings done as byte shuffles and a 4×4 transpose.
 // IQ4XS: 8 rows of IQ4_XS — the header is the scalar iq4xs_header(), the quants likewise.
 // Q5K, Q6K: 4 rows of Q5_K, Q6_K — nibble re-pairing as Q4K, the high bits by shifted ORs.
-// Q3K: 4 rows of Q3_K (SSE2) — the header is the scalar q3k_header(), the fields shifted ORs.
-enum class Kind { None, Interleave, Q4K, IQ4XS, Q5K, Q6K, Q3K };
+// Q3K, IQ3K: 4 rows of Q3_K, IQ3_K (SSE2) — scalar headers, the 3-bit fields by shifted ORs.
+enum class Kind { None, Interleave, Q4K, IQ4XS, Q5K, Q6K, Q3K, IQ3K };
 struct Layout {
     Kind kind = Kind::None;
     unsigned scale_bytes = 0, qs_bytes = 0;

@@ -78,7 +78,8 @@ TEST(R4View, RefusesAlignmentOtherThan32) {
 TEST(Repack, VectorizedKernelsMatchTheScalarOnes) {
     std::mt19937 rng(7);
     for (int32_t type : {wfs::ggml::type::Q4_0, wfs::ggml::type::Q8_0, wfs::ggml::type::MXFP4, wfs::ggml::type::Q4_K,
-                         wfs::ggml::type::IQ4_XS, wfs::ggml::type::Q5_K, wfs::ggml::type::Q6_K, wfs::ggml::type::Q3_K}) {
+                         wfs::ggml::type::IQ4_XS, wfs::ggml::type::Q5_K, wfs::ggml::type::Q6_K, wfs::ggml::type::Q3_K,
+                         138 /* IQ3_K */}) {
         const repack::Entry* e = repack::find(type, false);
         ASSERT_NE(e, nullptr);
         ASSERT_NE(e->simd.kind, repack::simd::Kind::None);
