@@ -105,13 +105,11 @@ void r_iq4_nl(Blocks x, uint8_t* out) {
     for (int k = 0; k < 4; ++k) {
         std::memcpy(out + 2 * k, x[k], 2);
         const uint8_t* q = x[k] + 2;
-        auto lo = [&](int j) { return q[j] & 15; };
-        auto hi = [&](int j) { return q[j] >> 4; };
-        for (int i = 0; i < 4; ++i) {
-            qs[0 + 4 * k + i] = static_cast<uint8_t>(lo(i) | lo(i + 8) << 4);
-            qs[16 + 4 * k + i] = static_cast<uint8_t>(hi(i) | hi(i + 8) << 4);
-            qs[32 + 4 * k + i] = static_cast<uint8_t>(lo(i + 4) | lo(i + 12) << 4);
-            qs[48 + 4 * k + i] = static_cast<uint8_t>(hi(i + 4) | hi(i + 12) << 4);
+        // Bytes i = 0..3 at once: lo(i) | lo(i+8) << 4, hi(i) | hi(i+8) << 4, then with i + 4.
+        for (int half = 0; half < 2; ++half) {
+            const uint32_t a = le32(q + 4 * half), b = le32(q + 8 + 4 * half), m = 0x0F0F0F0Fu;
+            put32(qs + 32 * half + 4 * k, (a & m) | (b & m) << 4);
+            put32(qs + 32 * half + 16 + 4 * k, ((a >> 4) & m) | (b & ~m));
         }
     }
 }
