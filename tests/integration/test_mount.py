@@ -649,7 +649,7 @@ class R4View(MountedViews):
 class R4Options(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="weightfs-r4o-")
-        for name in ("tiny-qwen3moe-Q4_K_M.gguf", "tiny-llama-bf16.gguf", "tiny-llama-Q4_K_S.gguf"):
+        for name in ("tiny-qwen3moe-Q4_K_M.gguf", "tiny-qwen3moe-IQ4_KS.gguf", "tiny-llama-bf16.gguf", "tiny-llama-Q4_K_S.gguf"):
             shutil.copy(os.path.join(REPACK, name), self.tmp)
 
     def tearDown(self):
@@ -659,6 +659,9 @@ class R4Options(unittest.TestCase):
         with Mount(self.tmp, "cache=64M,repack=exps") as m:
             self.assertEqual(read_bytes(m.path("r4/tiny-qwen3moe-Q4_K_M.gguf")),
                              read_bytes(os.path.join(REPACK, "tiny-qwen3moe-Q4_K_M-pat-exps-r4.gguf")))
+            # 3-D expert tensors of a type with per-row scales (IQ4_KS), the others left as they are
+            self.assertEqual(read_bytes(m.path("r4/tiny-qwen3moe-IQ4_KS.gguf")),
+                             read_bytes(os.path.join(REPACK, "tiny-qwen3moe-IQ4_KS-pat-exps-r4.gguf")))
             # Nothing in this model matches: shown unchanged.
             self.assertEqual(read_bytes(m.path("r4/tiny-llama-bf16.gguf")), read_bytes(os.path.join(REPACK, "tiny-llama-bf16.gguf")))
 
