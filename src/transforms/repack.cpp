@@ -14,23 +14,27 @@ namespace {
 
 using Blocks = const uint8_t* const*;
 
-inline uint32_t le32(const uint8_t* p) {
-    uint32_t v;
-    std::memcpy(&v, p, 4);
-    return v;
-}
 inline uint16_t le16(const uint8_t* p) {
     uint16_t v;
     std::memcpy(&v, p, 2);
     return v;
 }
-inline void put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+inline uint32_t le32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
 inline uint64_t le64(const uint8_t* p) {
     uint64_t v;
     std::memcpy(&v, p, 8);
     return v;
 }
+inline void put16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
+inline void put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 inline void put64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
+
+// Most kernels below move four or eight values at once, one per byte of a 32- or 64-bit word:
+// masks keep every field inside its byte, so the words need no unpacking.
 constexpr uint64_t kBytes1 = 0x0101010101010101ull, kNibbles = 15 * kBytes1;  // a mask in every byte
 // Bit i of a byte as byte i (0 or 1) of a word.
 constexpr std::array<uint64_t, 256> kBitsToBytes = [] {
@@ -39,7 +43,6 @@ constexpr std::array<uint64_t, 256> kBitsToBytes = [] {
         for (int i = 0; i < 8; ++i) t[b] |= ((b >> i) & 1) << (8 * i);
     return t;
 }();
-inline void put16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
 
 // Bit b of P(s) is the XOR of bits 0..b of s (ik's scrambled_sign table), for 7-bit s.
 constexpr std::array<uint8_t, 128> kPrefixXor = [] {
@@ -66,8 +69,6 @@ inline uint32_t scrambled_sas(uint32_t w) {
 // 4-bit fields of 4 rows' values L[32·ib + …] as nibble pairs (0..3 with 8..11, 16..19 with
 // 24..27, 4..7 with 12..15, 20..23 with 28..31 of each sub-block), row k at 4k: the quants of
 // Q4_K, Q5_K, Q6_K (low bits) and IQ4_K…IQ5_KS.
-// These gathers move 4 consecutive values (i = 0..3) at once, one per byte of a 32-bit word:
-// masks keep every field inside its byte, so the words need no unpacking.
 inline void gather_nib4(const uint8_t* L, int k, uint8_t* qs) {
     static constexpr int kPair[4][2] = {{0, 8}, {16, 24}, {4, 12}, {20, 28}};
     for (int ib = 0; ib < 8; ++ib)
