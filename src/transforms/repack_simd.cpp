@@ -103,6 +103,11 @@ inline void q4k_header_words(const uint8_t* const* rows, uint8_t* out) {
     }
 }
 
+// Word 0 of each of w[0..3], side by side: one row's output word each, for 4 rows.
+inline __m128i word0s(const __m128i* w) {
+    return _mm_unpacklo_epi64(_mm_unpacklo_epi32(w[0], w[1]), _mm_unpacklo_epi32(w[2], w[3]));
+}
+
 // Q4_K → Q4_K_R4, 4 rows. Sub-block ib takes the low (even ib) or high (odd ib) nibbles N[0..32)
 // of quant bytes 32·(ib/2)…; each output byte of row k is N[a+i] | N[b+i] << 4 with
 // (a, b) = (0, 8), (16, 24), (4, 12), (20, 28) for the four 4-byte groups p: the low nibbles are
@@ -112,11 +117,6 @@ inline void q4k_header_words(const uint8_t* const* rows, uint8_t* out) {
 // Q5_K → Q5_K_R4 is the same with the quants 32 bytes later, after the 32 qh bytes whose bit ib
 // is the fifth bit of sub-block ib's values: output qh byte i of row k takes those of values i,
 // i+8, i+4, i+12, i+16, i+24, i+20, i+28 (bits 0..7), gathered by shifted ORs as in q6k_sse2.
-// Word 0 of each of w[0..3], side by side: one row's output word each, for 4 rows.
-inline __m128i word0s(const __m128i* w) {
-    return _mm_unpacklo_epi64(_mm_unpacklo_epi32(w[0], w[1]), _mm_unpacklo_epi32(w[2], w[3]));
-}
-
 template <bool Q5>
 void q4k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     constexpr size_t block = Q5 ? 176 : 144, quants = Q5 ? 48 : 16;

@@ -1,9 +1,9 @@
 // Vectorized repack. The types whose R-blocks are pure 4-byte interleaves — Q4_0 → Q4_0_R8,
 // Q8_0 → Q8_0_R8, MXFP4 → MXFP4_R8: the quants of 8 rows are an 8×(QS/4) matrix of 32-bit
 // words, transposed; AVX2 when the CPU has it (an 8×8 transpose in registers), else SSE2 (4×4
-// transposes, always present on x86-64). And the quants of Q4_K → Q4_K_R4, IQ4_XS → IQ4_XS_R8
-// Q5_K → Q5_K_R4 and Q6_K → Q6_K_R4 (SSE2 and AVX2), Q3_K and IQ3_K → *_R4 (SSE2). The scalar kernels
-// in repack.cpp define the layouts and the unit tests check these against them.
+// transposes, always present on x86-64). And the quants of Q4_K → Q4_K_R4, IQ4_XS → IQ4_XS_R8,
+// Q5_K → Q5_K_R4 and Q6_K → Q6_K_R4 (SSE2 and AVX2), Q3_K and IQ3_K → *_R4 (SSE2). The scalar
+// kernels in repack.cpp define the layouts and the unit tests check these against them.
 #pragma once
 
 #include <cstddef>
