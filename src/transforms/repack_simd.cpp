@@ -103,6 +103,17 @@ inline void q4k_header_words(const uint8_t* const* rows, uint8_t* out) {
     }
 }
 
+inline __m128i load128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+
+// Folds g's 32-bit words into word 0, fields `w` bits wide: g | (g >> B1 bytes) << w, then that
+// | (it >> B2 bytes) << 2w. B1 = 8, B2 = 4 leaves words 0 | 2 << w | 1 << 2w | 3 << 3w in word 0;
+// B1 = 4, B2 = 8 leaves 0 | 1 << w | 2 << 2w | 3 << 3w. Every byte's fields stay in that byte.
+template <int B1, int B2>
+inline __m128i fold_words(__m128i g, int w) {
+    g = _mm_or_si128(g, _mm_sll_epi16(_mm_srli_si128(g, B1), _mm_cvtsi32_si128(w)));
+    return _mm_or_si128(g, _mm_sll_epi16(_mm_srli_si128(g, B2), _mm_cvtsi32_si128(2 * w)));
+}
+
 // Word 0 of each of w[0..3], side by side: one row's output word each, for 4 rows.
 inline __m128i word0s(const __m128i* w) {
     return _mm_unpacklo_epi64(_mm_unpacklo_epi32(w[0], w[1]), _mm_unpacklo_epi32(w[2], w[3]));
@@ -121,11 +132,8 @@ template <bool Q5>
 void q4k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     constexpr size_t block = Q5 ? 176 : 144, quants = Q5 ? 48 : 16;
     const __m128i low = _mm_set1_epi8(15), one = _mm_set1_epi8(1);
-    auto load = [](const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
     auto fifth = [&](const uint8_t* p, int ib) {  // bit ib of 16 qh bytes, fields i | i+8 | i+4 | i+12
-        __m128i g = _mm_and_si128(_mm_srl_epi16(load(p), _mm_cvtsi32_si128(ib)), one);
-        g = _mm_or_si128(g, _mm_slli_epi16(_mm_srli_si128(g, 8), 1));
-        return _mm_or_si128(g, _mm_slli_epi16(_mm_srli_si128(g, 4), 2));
+        return fold_words<8, 4>(_mm_and_si128(_mm_srl_epi16(load128(p), _mm_cvtsi32_si128(ib)), one), 1);
     };
     for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
         const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
@@ -139,8 +147,8 @@ void q4k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
             __m128i v[4], h[4];
             for (int k = 0; k < 4; ++k) {
                 const uint8_t* q = rows[k] + quants + 32 * c;
-                const __m128i h0 = _mm_and_si128(_mm_srli_epi16(load(q), shift), low);
-                const __m128i h1 = _mm_and_si128(_mm_srli_epi16(load(q + 16), shift), low);
+                const __m128i h0 = _mm_and_si128(_mm_srli_epi16(load128(q), shift), low);
+                const __m128i h1 = _mm_and_si128(_mm_srli_epi16(load128(q + 16), shift), low);
                 v[k] = _mm_or_si128(_mm_unpacklo_epi32(h0, h1), _mm_slli_epi16(_mm_unpackhi_epi32(h0, h1), 4));
                 if (Q5) h[k] = _mm_or_si128(fifth(rows[k] + 16, ib), _mm_slli_epi16(fifth(rows[k] + 32, ib), 4));
             }
@@ -174,11 +182,8 @@ inline void q6k_header(const uint8_t* const* rows, uint8_t* out) {
 void q6k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     constexpr size_t block = 210;
     const __m128i low = _mm_set1_epi8(15), two = _mm_set1_epi8(3);
-    auto load = [](const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
     auto fields = [&](const uint8_t* p, int shift) {  // the 2-bit fields at `shift` of 16 bytes
-        __m128i g = _mm_and_si128(_mm_srli_epi16(load(p), shift), two);
-        g = _mm_or_si128(g, _mm_slli_epi16(_mm_srli_si128(g, 8), 2));
-        return _mm_or_si128(g, _mm_slli_epi16(_mm_srli_si128(g, 4), 4));
+        return fold_words<8, 4>(_mm_and_si128(_mm_srli_epi16(load128(p), shift), two), 2);
     };
     for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
         const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
@@ -189,8 +194,8 @@ void q6k_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
             __m128i v[4], x[4], y[4];
             for (int k = 0; k < 4; ++k) {
                 const uint8_t* q = rows[k] + 64 * h + 32 * (j % 2);
-                const __m128i n0 = _mm_and_si128(_mm_srli_epi16(load(q), shift), low);
-                const __m128i n1 = _mm_and_si128(_mm_srli_epi16(load(q + 16), shift), low);
+                const __m128i n0 = _mm_and_si128(_mm_srli_epi16(load128(q), shift), low);
+                const __m128i n1 = _mm_and_si128(_mm_srli_epi16(load128(q + 16), shift), low);
                 v[k] = _mm_or_si128(_mm_unpacklo_epi32(n0, n1), _mm_slli_epi16(_mm_unpackhi_epi32(n0, n1), 4));
                 x[k] = fields(rows[k] + 128 + 32 * h, 2 * j);
                 y[k] = fields(rows[k] + 144 + 32 * h, 2 * j);
@@ -213,11 +218,6 @@ template <void (*Header)(const uint8_t* const*, uint8_t*), size_t kQs, size_t kQ
 void bits3_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     constexpr size_t block = 110;
     const __m128i two = _mm_set1_epi8(3), one = _mm_set1_epi8(1);
-    auto load = [](const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
-    auto fold = [](__m128i g, int bits) {  // word 0 |= word 1 << bits, word 2 << 2·bits, word 3 << 3·bits
-        g = _mm_or_si128(g, _mm_sll_epi16(_mm_srli_si128(g, 4), _mm_cvtsi32_si128(bits)));
-        return _mm_or_si128(g, _mm_sll_epi16(_mm_srli_si128(g, 8), _mm_cvtsi32_si128(2 * bits)));
-    };
     for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
         const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
         for (int k = 0; k < 4; ++k)
@@ -230,10 +230,10 @@ void bits3_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
             __m128i a[4], c[4], m[4];
             for (int k = 0; k < 4; ++k) {
                 const uint8_t* q = rows[k] + kQs + 32 * h;
-                a[k] = fold(_mm_and_si128(_mm_srl_epi16(load(q), lo_shift), two), 2);
-                c[k] = fold(_mm_and_si128(_mm_srl_epi16(load(q + 16), lo_shift), two), 2);
-                const __m128i h0 = fold(_mm_and_si128(_mm_srl_epi16(load(rows[k] + kQh), hi_shift), one), 1);
-                const __m128i h1 = fold(_mm_and_si128(_mm_srl_epi16(load(rows[k] + kQh + 16), hi_shift), one), 1);
+                a[k] = fold_words<4, 8>(_mm_and_si128(_mm_srl_epi16(load128(q), lo_shift), two), 2);
+                c[k] = fold_words<4, 8>(_mm_and_si128(_mm_srl_epi16(load128(q + 16), lo_shift), two), 2);
+                const __m128i h0 = fold_words<4, 8>(_mm_and_si128(_mm_srl_epi16(load128(rows[k] + kQh), hi_shift), one), 1);
+                const __m128i h1 = fold_words<4, 8>(_mm_and_si128(_mm_srl_epi16(load128(rows[k] + kQh + 16), hi_shift), one), 1);
                 m[k] = _mm_or_si128(h0, _mm_slli_epi16(h1, 4));
             }
             _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 32 * ib), word0s(a));
@@ -322,6 +322,15 @@ __attribute__((target("avx2"))) inline void transpose4(__m256i& a, __m256i& b, _
 __attribute__((target("avx2"))) inline __m256i load256(const uint8_t* p) {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
+// fold_words() and word0s() in both lanes.
+template <int B1, int B2>
+__attribute__((target("avx2"))) inline __m256i fold_words256(__m256i g, int w) {
+    g = _mm256_or_si256(g, _mm256_sll_epi16(_mm256_srli_si256(g, B1), _mm_cvtsi32_si128(w)));
+    return _mm256_or_si256(g, _mm256_sll_epi16(_mm256_srli_si256(g, B2), _mm_cvtsi32_si128(2 * w)));
+}
+__attribute__((target("avx2"))) inline __m256i word0s256(const __m256i* w) {
+    return _mm256_unpacklo_epi64(_mm256_unpacklo_epi32(w[0], w[1]), _mm256_unpacklo_epi32(w[2], w[3]));
+}
 __attribute__((target("avx2"))) inline void store_lanes(uint8_t* lane0, uint8_t* lane1, __m256i v) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(lane0), _mm256_castsi256_si128(v));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(lane1), _mm256_extracti128_si256(v, 1));
@@ -364,12 +373,8 @@ __attribute__((target("avx2"))) void q4k_avx2(const uint8_t* src, uint8_t* dst, 
             for (int k = 0; k < 4; ++k) q[k] = load256(rows[k] + 16);
             for (int ib = 0; ib < 8; ++ib) {
                 __m256i g[4];
-                for (int k = 0; k < 4; ++k) {
-                    g[k] = _mm256_and_si256(_mm256_srli_epi16(q[k], ib), one);
-                    g[k] = _mm256_or_si256(g[k], _mm256_slli_epi16(_mm256_srli_si256(g[k], 8), 1));
-                    g[k] = _mm256_or_si256(g[k], _mm256_slli_epi16(_mm256_srli_si256(g[k], 4), 2));
-                }
-                const __m256i w = _mm256_unpacklo_epi64(_mm256_unpacklo_epi32(g[0], g[1]), _mm256_unpacklo_epi32(g[2], g[3]));
+                for (int k = 0; k < 4; ++k) g[k] = fold_words256<8, 4>(_mm256_and_si256(_mm256_srli_epi16(q[k], ib), one), 1);
+                const __m256i w = word0s256(g);
                 _mm_storeu_si128(reinterpret_cast<__m128i*>(qh + 16 * ib),
                                  _mm_or_si128(_mm256_castsi256_si128(w), _mm_slli_epi16(_mm256_extracti128_si256(w, 1), 4)));
             }
@@ -398,12 +403,8 @@ __attribute__((target("avx2"))) void q6k_avx2(const uint8_t* src, uint8_t* dst, 
             for (int k = 0; k < 4; ++k) q[k] = load256(rows[k] + 128 + 32 * h);
             for (int j = 0; j < 4; ++j) {
                 __m256i g[4];
-                for (int k = 0; k < 4; ++k) {
-                    g[k] = _mm256_and_si256(_mm256_srli_epi16(q[k], 2 * j), two);
-                    g[k] = _mm256_or_si256(g[k], _mm256_slli_epi16(_mm256_srli_si256(g[k], 8), 2));
-                    g[k] = _mm256_or_si256(g[k], _mm256_slli_epi16(_mm256_srli_si256(g[k], 4), 4));
-                }
-                const __m256i w = _mm256_unpacklo_epi64(_mm256_unpacklo_epi32(g[0], g[1]), _mm256_unpacklo_epi32(g[2], g[3]));
+                for (int k = 0; k < 4; ++k) g[k] = fold_words256<8, 4>(_mm256_and_si256(_mm256_srli_epi16(q[k], 2 * j), two), 2);
+                const __m256i w = word0s256(g);
                 store_lanes(qh + 32 * (4 * h + j), qh + 32 * (4 * h + j) + 16, w);
             }
         }
