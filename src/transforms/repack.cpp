@@ -77,13 +77,20 @@ inline void gather_nib4(const uint8_t* L, int k, uint8_t* qs) {
                   (le32(L + 32 * ib + kPair[p][0]) & 0x0F0F0F0Fu) | (le32(L + 32 * ib + kPair[p][1]) & 0x0F0F0F0Fu) << 4);
 }
 
+// N fields `width` bits wide, at bit `shift` of the bytes base[at[t] + i], packed as field t at
+// width·t of output byte i, for i = 0..3 at once: the gathers of every R-block layout.
+template <int N>
+inline uint32_t pack_fields(const uint8_t* base, const int (&at)[N], int shift, int width) {
+    const uint32_t mask = ((1u << width) - 1) * 0x01010101u;
+    uint32_t v = 0;
+    for (int t = 0; t < N; ++t) v |= ((le32(base + at[t]) >> shift) & mask) << (width * t);
+    return v;
+}
+constexpr int kAt4[4] = {0, 4, 8, 12};
+
 // One bit (bit `bit` of each value) of the 8 values at `at[t] + i` of each sub-block, as bit t.
 inline void gather_bit(const uint8_t* L, int k, const int (&at)[8], int bit, uint8_t* qh) {
-    for (int ib = 0; ib < 8; ++ib) {
-        uint32_t v = 0;
-        for (int t = 0; t < 8; ++t) v |= ((le32(L + 32 * ib + at[t]) >> bit) & 0x01010101u) << t;
-        put32(qh + 16 * ib + 4 * k, v);
-    }
+    for (int ib = 0; ib < 8; ++ib) put32(qh + 16 * ib + 4 * k, pack_fields(L + 32 * ib, at, bit, 1));
 }
 
 // ---- 32-element types
@@ -275,13 +282,8 @@ void r_q6_k(Blocks x, uint8_t* out) {
         for (int ib = 0; ib < 8; ++ib) {
             scales[8 * ib + k] = ssc[2 * ib];
             scales[8 * ib + 4 + k] = ssc[2 * ib + 1];
-            uint32_t a = 0, c = 0;  // the high 2 bits of values i = 0..3, a byte each
-            for (int s = 0; s < 4; ++s) {
-                a |= ((le32(L + 32 * ib + lo4[s]) >> 4) & 0x03030303u) << (2 * s);
-                c |= ((le32(L + 32 * ib + hi4[s]) >> 4) & 0x03030303u) << (2 * s);
-            }
-            put32(qh + 32 * ib + 4 * k, a);
-            put32(qh + 32 * ib + 16 + 4 * k, c);
+            put32(qh + 32 * ib + 4 * k, pack_fields(L + 32 * ib, lo4, 4, 2));  // the values' top 2 bits
+            put32(qh + 32 * ib + 16 + 4 * k, pack_fields(L + 32 * ib, hi4, 4, 2));
         }
     }
 }
@@ -289,11 +291,7 @@ void r_q6_k(Blocks x, uint8_t* out) {
 // The 2-bit gather shared by Q3_K and Q2_K (fields at offsets 0,4,8,12 and 16,20,24,28).
 inline void gather_2bit(const uint8_t* L, int k, uint8_t* qs) {
     for (int ib = 0; ib < 8; ++ib)
-        for (int h = 0; h < 2; ++h) {
-            uint32_t v = 0;
-            for (int s = 0; s < 4; ++s) v |= (le32(L + 32 * ib + 16 * h + 4 * s) & 0x03030303u) << (2 * s);
-            put32(qs + 32 * ib + 16 * h + 4 * k, v);
-        }
+        for (int h = 0; h < 2; ++h) put32(qs + 32 * ib + 16 * h + 4 * k, pack_fields(L + 32 * ib + 16 * h, kAt4, 0, 2));
 }
 
 // The third bits of 3-bit values (Q3_K, IQ3_K): bit s of byte 16ib + 4k + i is value 4s + i
@@ -471,10 +469,14 @@ inline void put_d_extra(const uint8_t* b, int k, uint8_t* out) {
     split_bit_pairs(k, le16(b + 2), out + 8);
 }
 
-// Sub-block scales: the two 16-element halves of sub-block ib of row k are scales s = 8ib + k
-// and s + 4, packed `bits` to a byte position (s % per) shifted by bits·(s / per).
-inline void put_scale(uint8_t* field, int per, int bits, int s, int v) {
-    field[s % per] |= static_cast<uint8_t>(v << (bits * (s / per)));
+// The 4-bit scales of row k (IQ2_K…IQ5_K): the halves of sub-block ib, the low and high nibble
+// of sl[ib], are scales s = 8ib + k and s + 4 of the group, the low nibble of scales_l byte
+// s % 32 for ib < 4 and its high nibble for ib ≥ 4. Every byte is written whole.
+inline void put_scales_l(const uint8_t* sl, int k, uint8_t* scales_l) {
+    for (int ib = 0; ib < 4; ++ib) {
+        scales_l[8 * ib + k] = static_cast<uint8_t>((sl[ib] & 15) | (sl[ib + 4] & 15) << 4);
+        scales_l[8 * ib + 4 + k] = static_cast<uint8_t>((sl[ib] >> 4) | (sl[ib + 4] >> 4) << 4);
+    }
 }
 
 // The fifth bits of IQ5_K / IQ5_KS values: bit t of byte 16ib + 4k + i is value i + 8t (t < 4)
@@ -535,18 +537,22 @@ inline void put_iq45_values(const uint8_t* src, int k, uint8_t* qs, uint8_t* qh)
 // IQ4_K / IQ5_K: d, extra, 6-bit scales (4 low bits in scales_l, 2 high in scales_h), values.
 template <bool Q5>
 void r_iq45_k(Blocks x, uint8_t* out) {
-    uint8_t *extra = out + 8, *scales_h = out + 16, *scales_l = out + 32, *qs = out + 64;
+    uint8_t *scales_h = out + 16, *scales_l = out + 32, *qs = out + 64;
     uint8_t* qh = Q5 ? out + 576 : nullptr;
-    std::memset(extra, 0, 8 + 16 + 32);
     for (int k = 0; k < 4; ++k) {
         const uint8_t* b = x[k];
         put_d_extra(b, k, out);
-        for (int ib = 0; ib < 8; ++ib) {
-            const int sh = b[4 + ib / 2] >> (4 * (ib % 2));
-            put_scale(scales_l, 32, 4, 8 * ib + k, b[8 + ib] & 15);
-            put_scale(scales_h, 16, 2, 8 * ib + k, sh & 3);
-            put_scale(scales_l, 32, 4, 8 * ib + 4 + k, b[8 + ib] >> 4);
-            put_scale(scales_h, 16, 2, 8 * ib + 4 + k, (sh >> 2) & 3);
+        put_scales_l(b + 8, k, scales_l);
+        // The scales' top 2 bits: sub-block ib = 2t + m has them at 4m (first half) and 4m + 2 of
+        // byte b[4 + t]; scale s goes to scales_h byte s % 16 at 2·(s / 16), i.e. t.
+        for (int m = 0; m < 2; ++m) {
+            int first = 0, second = 0;
+            for (int t = 0; t < 4; ++t) {
+                first |= ((b[4 + t] >> (4 * m)) & 3) << (2 * t);
+                second |= ((b[4 + t] >> (4 * m + 2)) & 3) << (2 * t);
+            }
+            scales_h[8 * m + k] = static_cast<uint8_t>(first);
+            scales_h[8 * m + 4 + k] = static_cast<uint8_t>(second);
         }
         put_iq45_values<Q5>(b + 16, k, qs, qh);
     }
@@ -561,13 +567,8 @@ void iq3k_header(const uint8_t* const* x, uint8_t* out) {
     for (int k = 0; k < 4; ++k) {
         const uint8_t* b = x[k];
         put_d_extra(b, k, out);
-        // Scale s = 8ib + k and s + 4 (the sub-block's halves): 4 low bits in scales_l byte s % 32
-        // (high nibble from ib ≥ 4), the fifth in bit ib of scales_h byte s % 8.
-        for (int ib = 0; ib < 4; ++ib) {
-            scales_l[8 * ib + k] = static_cast<uint8_t>((b[6 + ib] & 15) | (b[10 + ib] & 15) << 4);
-            scales_l[8 * ib + 4 + k] = static_cast<uint8_t>((b[6 + ib] >> 4) | (b[10 + ib] >> 4) << 4);
-        }
-        split_bit_pairs(k, le16(b + 4), scales_h);
+        put_scales_l(b + 6, k, scales_l);
+        split_bit_pairs(k, le16(b + 4), scales_h);  // the fifth bits: bit ib of byte s % 8
     }
 }
 
@@ -587,15 +588,11 @@ void r_iq3_k(Blocks x, uint8_t* out) {
 
 // IQ2_K: d, extra, 4-bit scales, 2-bit values.
 void r_iq2_k(Blocks x, uint8_t* out) {
-    uint8_t *extra = out + 8, *scales = out + 16, *qs = out + 48;
-    std::memset(extra, 0, 8 + 32);
+    uint8_t *scales = out + 16, *qs = out + 48;
     for (int k = 0; k < 4; ++k) {
         const uint8_t* b = x[k];
         put_d_extra(b, k, out);
-        for (int ib = 0; ib < 8; ++ib) {
-            put_scale(scales, 32, 4, 8 * ib + k, b[4 + ib] & 15);
-            put_scale(scales, 32, 4, 8 * ib + 4 + k, b[4 + ib] >> 4);
-        }
+        put_scales_l(b + 4, k, scales);
         uint8_t L[256];
         values_2bit(b + 12, nullptr, L);
         gather_2bit(L, k, qs);
@@ -617,11 +614,7 @@ void r_iq45_ks(Blocks x, uint8_t* out) {
 // byte; field l of bytes i, i+4, i+8, i+12 of each row go to byte 16l + 4k + i.
 void r_iq2_bn(Blocks x, uint8_t* out) {
     for (int k = 0; k < 4; ++k)
-        for (int l = 0; l < 4; ++l) {  // bytes i = 0..3 at once
-            uint32_t v = 0;
-            for (int t = 0; t < 4; ++t) v |= ((le32(x[k] + 4 * t) >> (2 * l)) & 0x03030303u) << (2 * t);
-            put32(out + 16 * l + 4 * k, v);
-        }
+        for (int l = 0; l < 4; ++l) put32(out + 16 * l + 4 * k, pack_fields(x[k], kAt4, 2 * l, 2));
 }
 
 // BF16/F16 → BF16_R16: pairs of elements, 16 rows interleaved pair by pair; F16 is widened
