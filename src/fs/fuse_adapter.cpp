@@ -169,8 +169,7 @@ void fill_attr(AdapterState& s, const Node& n, struct stat& st) {
 // its target: the alias until the file is made, the hugetlbfs path after, the alias again once
 // it is evicted. A stat of a link costs one round trip; an `ls -l` then shows the right length.
 double attr_timeout(AdapterState& s, const Node& n) {
-    if (n.kind == NodeKind::Status) return 0.0;
-    return n.kind == NodeKind::File && s.engine->symlinked(n) ? 0.0 : kTimeout;
+    return n.kind == NodeKind::Status || s.engine->symlinked(n) ? 0.0 : kTimeout;
 }
 
 // Sequential page-cache readers arrive in requests as large as the bdi's readahead (128 KiB by

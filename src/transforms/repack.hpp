@@ -43,8 +43,8 @@ enum class Kernel { Best, Sse2, Scalar };
 // only with __AVX512BF16__). nullptr when the type is not repacked.
 const Entry* find(int32_t src_type, bool bf16);
 // For a type ik's --repack converts with a layout weightfs does not implement (Q8_K, Q8_KV:
-// their rows change size), the rows it interleaves; 0 otherwise. A file with such a tensor eligible is refused, never served
-// with that tensor left as it was (which would not be ik's bytes).
+// their rows change size), the rows it interleaves; 0 otherwise. A file with such a tensor
+// eligible is refused, never served with that tensor left as it was (not ik's bytes).
 unsigned unimplemented_rows(int32_t src_type);
 
 // Repacks `groups` consecutive groups of entry.rows rows of `row_bytes` each from `in` to `out`,
