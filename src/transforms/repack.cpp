@@ -163,8 +163,9 @@ void r_q5_q6_0(Blocks x, uint8_t* out) {
 }
 
 // ---- 256-element K and IQ types
-}  // namespace
 
+// d and the 4+2-bit sub-block scales of 8 IQ4_XS rows, re-packed (scales_h, scales_l): the first
+// 64 bytes of an IQ4_XS_R8 block.
 void iq4xs_header(const uint8_t* const* x, uint8_t* out) {
     uint8_t* scales_h = out + 16;
     uint8_t* scales_l = out + 32;
@@ -181,8 +182,6 @@ void iq4xs_header(const uint8_t* const* x, uint8_t* out) {
         }
     }
 }
-
-namespace {
 
 void r_iq4_xs(Blocks x, uint8_t* out) {
     iq4xs_header(x, out);
@@ -213,8 +212,6 @@ inline void scale_min_k4(int j, const uint8_t* q, int& sc, int& m) {
     }
 }
 
-}  // namespace
-
 // d, dmin and the 6-bit scales/mins of 4 Q4_K/Q5_K rows, re-packed (scales_l, scales_h).
 void q4k_header(const uint8_t* const* x, uint8_t* out) {
     uint8_t* scales_h = out + 16;
@@ -233,8 +230,6 @@ void q4k_header(const uint8_t* const* x, uint8_t* out) {
         }
     }
 }
-
-namespace {
 
 template <bool Q5>
 void r_q4_q5_k(Blocks x, uint8_t* out) {
@@ -301,8 +296,6 @@ inline void gather_3rd_bit(const uint8_t* L, int k, uint8_t* qh) {
     gather_bit(L, k, kAt, 2, qh);
 }
 
-}  // namespace
-
 // d and the 6-bit scales of 4 Q3_K rows, re-packed (4 low bits in scales_l, 2 high in scales_h).
 void q3k_header(const uint8_t* const* x, uint8_t* out) {
     uint8_t* scales_h = out + 8;
@@ -329,8 +322,6 @@ void q3k_header(const uint8_t* const* x, uint8_t* out) {
     }
 }
 
-namespace {
-
 void r_q3_k(Blocks x, uint8_t* out) {
     q3k_header(x, out);
     uint8_t* qh = out + 56;
@@ -348,14 +339,21 @@ void r_q3_k(Blocks x, uint8_t* out) {
     }
 }
 
-void r_q2_k(Blocks x, uint8_t* out) {
+// d, dmin and the 16 scale bytes of 4 Q2_K rows: the first 80 bytes of a Q2_K_R4 block.
+void q2k_header(const uint8_t* const* x, uint8_t* out) {
     uint8_t* scales = out + 16;
-    uint8_t* qs = out + 80;
     for (int k = 0; k < 4; ++k) {
-        const uint8_t *sc = x[k], *q = x[k] + 16;
         std::memcpy(out + 2 * k, x[k] + 80, 2);      // d
         std::memcpy(out + 8 + 2 * k, x[k] + 82, 2);  // dmin
-        for (int j = 0; j < 16; ++j) scales[4 * j + k] = sc[j];
+        for (int j = 0; j < 16; ++j) scales[4 * j + k] = x[k][j];
+    }
+}
+
+void r_q2_k(Blocks x, uint8_t* out) {
+    q2k_header(x, out);
+    uint8_t* qs = out + 80;
+    for (int k = 0; k < 4; ++k) {
+        const uint8_t* q = x[k] + 16;
         uint8_t L[256];
         for (int h = 0; h < 2; ++h)
             for (int j = 0; j < 4; ++j)
@@ -558,8 +556,6 @@ void r_iq45_k(Blocks x, uint8_t* out) {
     }
 }
 
-}  // namespace
-
 // IQ3_K: d, extra, 5-bit scales (4 low bits in scales_l, the fifth in scales_h) of 4 rows: the
 // first 56 bytes of an IQ3_K_R4 block.
 void iq3k_header(const uint8_t* const* x, uint8_t* out) {
@@ -571,8 +567,6 @@ void iq3k_header(const uint8_t* const* x, uint8_t* out) {
         split_bit_pairs(k, le16(b + 4), scales_h);  // the fifth bits: bit ib of byte s % 8
     }
 }
-
-namespace {
 
 // IQ3_K: the header, then 3-bit values laid out as Q3_K's (2-bit fields, third bits).
 void r_iq3_k(Blocks x, uint8_t* out) {
@@ -586,15 +580,21 @@ void r_iq3_k(Blocks x, uint8_t* out) {
     }
 }
 
-// IQ2_K: d, extra, 4-bit scales, 2-bit values.
-void r_iq2_k(Blocks x, uint8_t* out) {
-    uint8_t *scales = out + 16, *qs = out + 48;
+// IQ2_K: d, extra and 4-bit scales of 4 rows: the first 48 bytes of an IQ2_K_R4 block.
+void iq2k_header(const uint8_t* const* x, uint8_t* out) {
     for (int k = 0; k < 4; ++k) {
-        const uint8_t* b = x[k];
-        put_d_extra(b, k, out);
-        put_scales_l(b + 4, k, scales);
+        put_d_extra(x[k], k, out);
+        put_scales_l(x[k] + 4, k, out + 16);
+    }
+}
+
+// IQ2_K: the header, then 2-bit values laid out as Q2_K's.
+void r_iq2_k(Blocks x, uint8_t* out) {
+    iq2k_header(x, out);
+    uint8_t* qs = out + 48;
+    for (int k = 0; k < 4; ++k) {
         uint8_t L[256];
-        values_2bit(b + 12, nullptr, L);
+        values_2bit(x[k] + 12, nullptr, L);
         gather_2bit(L, k, qs);
     }
 }
@@ -645,21 +645,21 @@ void r_bf16(Blocks x, uint8_t* out) {
 using namespace ggml::type;
 const Entry kTable[] = {
     {Q4_0, 202, 8, 18, r_q_simple<8, 16>, {simd::Kind::Interleave, 2, 16}},  {Q8_0, 208, 8, 34, r_q_simple<8, 32>, {simd::Kind::Interleave, 2, 32}},
-    {MXFP4, 353, 8, 17, r_mxfp4, {simd::Kind::Interleave, 1, 16}},           {IQ4_NL, 220, 4, 18, r_iq4_nl},
-    {Q5_0, 206, 4, 22, r_q5_q6_0<false>},   {133 /* Q6_0 */, 233, 4, 26, r_q5_q6_0<true>},
-    {IQ4_XS, 223, 8, 136, r_iq4_xs, {simd::Kind::IQ4XS, 0, 0}},        {Q2_K, 210, 4, 84, r_q2_k},
+    {MXFP4, 353, 8, 17, r_mxfp4, {simd::Kind::Interleave, 1, 16}},           {IQ4_NL, 220, 4, 18, r_iq4_nl, {simd::Kind::IQ4NL, 0, 0}},
+    {Q5_0, 206, 4, 22, r_q5_q6_0<false>, {simd::Kind::Q50, 0, 0}},   {133 /* Q6_0 */, 233, 4, 26, r_q5_q6_0<true>, {simd::Kind::Q60, 0, 0}},
+    {IQ4_XS, 223, 8, 136, r_iq4_xs, {simd::Kind::IQ4XS, 0, 0}},        {Q2_K, 210, 4, 84, r_q2_k, {simd::Kind::Q2K, 0, 0}},
     {Q3_K, 211, 4, 110, r_q3_k, {simd::Kind::Q3K, 0, 0}},            {Q4_K, 212, 4, 144, r_q4_q5_k<false>, {simd::Kind::Q4K, 0, 0}},
     {Q5_K, 213, 4, 176, r_q4_q5_k<true>, {simd::Kind::Q5K, 0, 0}},   {Q6_K, 214, 4, 210, r_q6_k, {simd::Kind::Q6K, 0, 0}},
-    {IQ2_XXS, 216, 4, 66, r_iq2_xxs},       {IQ2_XS, 217, 4, 74, r_iq2_xs},
-    {IQ2_S, 222, 4, 82, r_iq2_s},           {IQ3_XXS, 218, 4, 98, r_iq3_xxs},
-    {IQ3_S, 221, 4, 110, r_iq3_s},
-    {137 /* IQ2_K */, 337, 4, 76, r_iq2_k}, {138 /* IQ3_K */, 338, 4, 110, r_iq3_k, {simd::Kind::IQ3K, 0, 0}},
-    {139 /* IQ4_K */, 339, 4, 144, r_iq45_k<false>}, {140 /* IQ5_K */, 340, 4, 176, r_iq45_k<true>},
-    {144 /* IQ4_KS */, 344, 4, 136, r_iq45_ks<false>, {}, 4}, {152 /* IQ5_KS */, 352, 4, 168, r_iq45_ks<true>, {}, 4},
-    {135 /* IQ2_BN */, 335, 4, 16, r_iq2_bn, {}, 4},
+    {IQ2_XXS, 216, 4, 66, r_iq2_xxs, {simd::Kind::IQ2XXS, 0, 0}},       {IQ2_XS, 217, 4, 74, r_iq2_xs, {simd::Kind::IQ2XS, 0, 0}},
+    {IQ2_S, 222, 4, 82, r_iq2_s, {simd::Kind::IQ2S, 0, 0}},           {IQ3_XXS, 218, 4, 98, r_iq3_xxs, {simd::Kind::IQ3XXS, 0, 0}},
+    {IQ3_S, 221, 4, 110, r_iq3_s, {simd::Kind::IQ3S, 0, 0}},
+    {137 /* IQ2_K */, 337, 4, 76, r_iq2_k, {simd::Kind::IQ2K, 0, 0}}, {138 /* IQ3_K */, 338, 4, 110, r_iq3_k, {simd::Kind::IQ3K, 0, 0}},
+    {139 /* IQ4_K */, 339, 4, 144, r_iq45_k<false>, {simd::Kind::IQ4K, 0, 0}}, {140 /* IQ5_K */, 340, 4, 176, r_iq45_k<true>, {simd::Kind::IQ5K, 0, 0}},
+    {144 /* IQ4_KS */, 344, 4, 136, r_iq45_ks<false>, {simd::Kind::IQ4KS, 0, 0}, 4}, {152 /* IQ5_KS */, 352, 4, 168, r_iq45_ks<true>, {simd::Kind::IQ5KS, 0, 0}, 4},
+    {135 /* IQ2_BN */, 335, 4, 16, r_iq2_bn, {simd::Kind::IQ2BN, 0, 0}, 4},
 };
-const Entry kBf16 = {BF16, 230, 16, 4, r_bf16<false>};
-const Entry kF16 = {F16, 230, 16, 4, r_bf16<true>};
+const Entry kBf16 = {BF16, 230, 16, 4, r_bf16<false>, {simd::Kind::BF16, 0, 0}};
+const Entry kF16 = {F16, 230, 16, 4, r_bf16<true>, {simd::Kind::F16, 0, 0}};
 
 }  // namespace
 
@@ -669,6 +669,14 @@ const Entry* find(int32_t src_type, bool bf16) {
     if (bf16 && src_type == BF16) return &kBf16;
     if (bf16 && src_type == F16) return &kF16;
     return nullptr;
+}
+
+std::vector<const Entry*> entries() {
+    std::vector<const Entry*> all;
+    for (const auto& e : kTable) all.push_back(&e);
+    all.push_back(&kBf16);
+    all.push_back(&kF16);
+    return all;
 }
 
 unsigned unimplemented_rows(int32_t src_type) {
@@ -687,12 +695,7 @@ const char* kernel_isa(const Entry& e) {
 
 void repack_groups(const Entry& e, const uint8_t* in, uint8_t* out, size_t row_bytes, size_t groups, Kernel kernel) {
     const size_t nb = (row_bytes - e.row_meta) / e.block_bytes, group = row_bytes * e.rows;
-    if (kernel != Kernel::Scalar) {
-        if (auto fast = simd::find(e.simd, kernel == Kernel::Best)) {
-            for (size_t g = 0; g < groups; ++g) fast(in + g * group, out + g * group, row_bytes, nb);
-            return;
-        }
-    }
+    const auto fast = kernel != Kernel::Scalar ? simd::find(e.simd, kernel == Kernel::Best) : nullptr;
     std::array<const uint8_t*, 16> rows{};
     for (size_t g = 0; g < groups; ++g) {
         const uint8_t* src = in + g * group;
@@ -701,6 +704,10 @@ void repack_groups(const Entry& e, const uint8_t* in, uint8_t* out, size_t row_b
             for (unsigned k = 0; k < e.rows; ++k) std::memcpy(dst + k * e.row_meta, src + k * row_bytes, e.row_meta);
             src += e.row_meta;
             dst += e.rows * e.row_meta;
+        }
+        if (fast) {
+            fast(src, dst, row_bytes, nb);
+            continue;
         }
         for (size_t b = 0; b < nb; ++b) {
             // N interleaved streams outrun the hardware prefetcher (measured: Q2_K 1.8 → 4.0

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "transforms/repack_simd.hpp"
 #include "weightfs/extent.hpp"
@@ -25,16 +26,6 @@ struct Entry {
     unsigned row_meta = 0;
 };
 
-// d, dmin and scales of an R-block of 4 Q4_K/Q5_K rows (shared by the scalar and vector kernels).
-void q4k_header(const uint8_t* const* rows, uint8_t* out);
-// d and the 6-bit scales of 4 Q3_K rows, re-packed: the first 56 bytes of a Q3_K_R4 block; and
-// d, extra flags and 5-bit scales of 4 IQ3_K rows: the first 56 bytes of an IQ3_K_R4 block.
-void q3k_header(const uint8_t* const* rows, uint8_t* out);
-void iq3k_header(const uint8_t* const* rows, uint8_t* out);
-// d and the 4+2-bit sub-block scales of 8 IQ4_XS rows, re-packed (scales_h, scales_l): the first
-// 64 bytes of an IQ4_XS_R8 block, shared by the scalar and the vectorized kernels.
-void iq4xs_header(const uint8_t* const* rows, uint8_t* out);
-
 // Best: the widest vectorized kernel this CPU runs; Sse2: the baseline vectorized one even where
 // AVX2 is there (so the tests hold both to the scalar reference); Scalar: the reference.
 enum class Kernel { Best, Sse2, Scalar };
@@ -42,6 +33,8 @@ enum class Kernel { Best, Sse2, Scalar };
 // The repack table entry for a source type; BF16/F16 only when `bf16` is set (ik builds them
 // only with __AVX512BF16__). nullptr when the type is not repacked.
 const Entry* find(int32_t src_type, bool bf16);
+// Every table entry, BF16 and F16 last (for the bench's and the tests' lists of kernels).
+std::vector<const Entry*> entries();
 // For a type ik's --repack converts with a layout weightfs does not implement (Q8_K, Q8_KV:
 // their rows change size), the rows it interleaves; 0 otherwise. A file with such a tensor
 // eligible is refused, never served with that tensor left as it was (not ik's bytes).

@@ -1,9 +1,9 @@
-// Vectorized repack. The types whose R-blocks are pure 4-byte interleaves — Q4_0 → Q4_0_R8,
-// Q8_0 → Q8_0_R8, MXFP4 → MXFP4_R8: the quants of 8 rows are an 8×(QS/4) matrix of 32-bit
-// words, transposed; AVX2 when the CPU has it (an 8×8 transpose in registers), else SSE2 (4×4
-// transposes, always present on x86-64). And the quants of Q4_K → Q4_K_R4, IQ4_XS → IQ4_XS_R8,
-// Q5_K → Q5_K_R4 and Q6_K → Q6_K_R4 (SSE2 and AVX2), Q3_K and IQ3_K → *_R4 (SSE2). The scalar
-// kernels in repack.cpp define the layouts and the unit tests check these against them.
+// Vectorized repack: a group kernel for every type in the repack table, each checked by the unit
+// tests against the scalar kernels in repack.cpp, which define the layouts. All of them are the
+// same few moves — transposes of 32- or 64-bit words or of bytes across the group's rows, nibble
+// re-pairings, and bit transposes done with delta swaps, shifted ORs or movemasks — and AVX2 when
+// the CPU has it; SSE2 (always there on x86-64) is the fallback where it moves a block as fast or
+// where one had been written first (Q4_K, Q5_K, Q6_K, IQ4_XS, Q3_K, IQ3_K, Q8_0).
 #pragma once
 
 #include <cstddef>
@@ -11,13 +11,22 @@
 
 namespace wfs::repack::simd {
 
-// Interleave: 8 rows, per block `scale_bytes` (2: fp16 d of Q4_0/Q8_0, 1: e8m0 of MXFP4) then
-// `qs_bytes` (16 or 32). Q4K: 4 rows of Q4_K — the header is the scalar q4k_header(), the 128
-// quant bytes of each row are nibble re-pairings done as byte shuffles and a 4×4 transpose.
-// IQ4XS: 8 rows of IQ4_XS — the header is the scalar iq4xs_header(), the quants likewise.
-// Q5K, Q6K: 4 rows of Q5_K, Q6_K — nibble re-pairing as Q4K, the high bits by shifted ORs.
-// Q3K, IQ3K: 4 rows of Q3_K, IQ3_K (SSE2) — scalar headers, the 3-bit fields by shifted ORs.
-enum class Kind { None, Interleave, Q4K, IQ4XS, Q5K, Q6K, Q3K, IQ3K };
+// The kernel family of a type:
+// Interleave  8 rows whose blocks are `scale_bytes` (2: fp16 d of Q4_0/Q8_0, 1: e8m0 of MXFP4)
+//             then `qs_bytes` (16 or 32) moved as 4-byte words: an 8×8 (AVX2) or 4×4 transpose.
+// Q4K, Q5K, Q6K, IQ4XS   nibble re-pairings by byte shuffles and a 4×4 transpose; Q5_K's and
+//             Q6_K's high bits by shifted ORs. Headers by whole-word bit moves.
+// Q3K, IQ3K, Q2K, IQ2K   2-bit fields as a 4×4 transpose of fields in a word (two delta swaps),
+//             the third bits as an 8×8 bit transpose (movemask); headers byte interleaves.
+// IQ2XXS, IQ3XXS, IQ2XS, IQ2S, IQ3S   word, 8-byte or byte interleaves, the sign fields
+//             prefix-XOR'd (IQ2_XXS, IQ3_XXS, IQ2_XS) or bit-permuted (IQ3_S) 8 words at a time.
+// IQ4K, IQ5K, IQ4KS, IQ5KS   nibbles re-paired as Q4K; the KS types' per-row scales are copied
+//             by repack_groups() before the kernel runs.
+// IQ4NL, Q50, Q60, IQ2BN   32- or 64-element blocks: nibble pairs (IQ2_BN: 2-bit fields) and
+//             high bits by delta swaps.
+// BF16, F16   16 rows' element pairs transposed, F16 widened exactly and truncated to BF16.
+enum class Kind { None, Interleave, Q4K, IQ4XS, Q5K, Q6K, Q3K, IQ3K, Q2K, IQ2K, IQ2XXS, IQ3XXS, IQ2XS, IQ2S, IQ3S,
+                  IQ4K, IQ5K, IQ4KS, IQ5KS, IQ4NL, Q50, Q60, IQ2BN, BF16, F16 };
 struct Layout {
     Kind kind = Kind::None;
     unsigned scale_bytes = 0, qs_bytes = 0;

@@ -51,7 +51,7 @@ double memcpy_rate() {
 double repack_rate(int32_t type) {
     const wfs::repack::Entry& e = *wfs::repack::find(type, true);
     const wfs::ggml::TypeTraits& tt = *wfs::ggml::find_type(type);
-    const size_t row_bytes = 4096 / tt.block_elems * tt.block_bytes, groups = (64u << 20) / (row_bytes * e.rows);
+    const size_t row_bytes = e.row_meta + 4096 / tt.block_elems * tt.block_bytes, groups = (64u << 20) / (row_bytes * e.rows);
     std::vector<uint8_t> in(groups * row_bytes * e.rows), out(in.size());
     fill_random(in.data(), in.size(), 9);
     double best = 0;

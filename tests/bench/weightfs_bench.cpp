@@ -248,14 +248,13 @@ int main(int argc, char** argv) {
     std::ofstream json;
     try {
         // Kernels on one core, against memcpy.
-        const std::pair<const char*, int32_t> quants[] = {{"Q4_K", wfs::ggml::type::Q4_K}, {"Q8_0", wfs::ggml::type::Q8_0},
-                                                         {"IQ4_XS", wfs::ggml::type::IQ4_XS}, {"Q6_K", wfs::ggml::type::Q6_K}};
+        // Every type r4/ repacks, each with the kernel this CPU runs.
         const double memcpy_bps = memcpy_rate(), fp8_bps = dequant_rate();
         struct Kernel { std::string name; double bps; };
         std::vector<Kernel> kernels{{std::string("FP8->BF16 (") + wfs::fp8::kernel_isa() + ", output bytes)", fp8_bps}};
-        for (auto [name, type] : quants)
-            kernels.push_back({std::string("repack ") + name + " (" + wfs::repack::kernel_isa(*wfs::repack::find(type, false)) + ")",
-                               repack_rate(type)});
+        for (const wfs::repack::Entry* e : wfs::repack::entries())
+            kernels.push_back({"repack " + std::string(wfs::ggml::find_type(e->src_type)->name) + " (" + wfs::repack::kernel_isa(*e) + ")",
+                               repack_rate(e->src_type)});
 
         // The offline tools weightfs replaces, when installed: time to the same bytes on disk.
         struct Offline { std::string what; double tool_s = NAN, weightfs_s = NAN; std::string note; };
@@ -310,6 +309,8 @@ int main(int argc, char** argv) {
                         }});
         runs.push_back({{"layers", "one layer of a BF16 model", {src + "/st/" + st_layer_shard()}, {"layers/st/3.safetensors"}},
                         [&] { write_st_checkpoint(src + "/st", a.size); }, nullptr});
+        const std::pair<const char*, int32_t> quants[] = {{"Q4_K", wfs::ggml::type::Q4_K}, {"Q8_0", wfs::ggml::type::Q8_0},
+                                                         {"IQ4_XS", wfs::ggml::type::IQ4_XS}, {"Q6_K", wfs::ggml::type::Q6_K}};
         for (auto [name, type] : quants) {
             const std::string file = src + "/quant/" + name + ".gguf", source = std::string("GGUF ") + name;
             const bool q4k = type == wfs::ggml::type::Q4_K;

@@ -1,0 +1,172 @@
+// Repack kernels for the types of 2-bit fields, with a third bit for the 3-bit ones: Q2_K, Q3_K,
+// ik's IQ2_K and IQ3_K (laid out as Q2_K/Q3_K), and IQ2_BN.
+#include "transforms/repack_simd_ops.hpp"
+
+namespace wfs::repack::simd {
+
+#if defined(__x86_64__)
+namespace {
+
+// Q3_K → Q3_K_R4 and IQ3_K → IQ3_K_R4, 4 rows of 110-byte blocks whose 3-bit values are laid
+// out alike (only the headers, q3k_header_sse2() / iqk_header_sse2() below, and the offsets
+// differ). Sub-block ib = 4h + j takes the 2-bit fields at 2j of the 64 qs bytes 32h… and bit ib
+// of the 32 qh bytes. Output qs byte i of row k packs the fields of values i, i+4, i+8, i+12
+// (then 16 more), and qh byte i the third bits of values i, i+4, …, i+28: both are shifted ORs
+// of 4-byte words, as in q6k_sse2 (repack_simd_nibbles.cpp).
+template <void (*Header)(const uint8_t* const*, uint8_t*), size_t kQs, size_t kQh, size_t kOutQs, size_t kOutQh>
+void bits3_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
+    constexpr size_t block = 110;
+    const __m128i two = _mm_set1_epi8(3), one = _mm_set1_epi8(1);
+    for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
+        const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
+        prefetch_rows(rows, block);
+        Header(rows, dst);
+        uint8_t *qh = dst + kOutQh, *qs = dst + kOutQs;
+        for (int ib = 0; ib < 8; ++ib) {
+            const int h = ib / 4, j = ib % 4;
+            const __m128i lo_shift = _mm_cvtsi32_si128(2 * j), hi_shift = _mm_cvtsi32_si128(ib);
+            __m128i a[4], c[4], m[4];
+            for (int k = 0; k < 4; ++k) {
+                const uint8_t* q = rows[k] + kQs + 32 * h;
+                a[k] = fold_words<4, 8>(_mm_and_si128(_mm_srl_epi16(load128(q), lo_shift), two), 2);
+                c[k] = fold_words<4, 8>(_mm_and_si128(_mm_srl_epi16(load128(q + 16), lo_shift), two), 2);
+                const __m128i h0 = fold_words<4, 8>(_mm_and_si128(_mm_srl_epi16(load128(rows[k] + kQh), hi_shift), one), 1);
+                const __m128i h1 = fold_words<4, 8>(_mm_and_si128(_mm_srl_epi16(load128(rows[k] + kQh + 16), hi_shift), one), 1);
+                m[k] = _mm_or_si128(h0, _mm_slli_epi16(h1, 4));
+            }
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 32 * ib), word0s(a));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 32 * ib + 16), word0s(c));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(qh + 16 * ib), word0s(m));
+        }
+    }
+}
+
+// In each 16 bytes (a lane): byte i + 4t holds four 2-bit fields j at 2j; out, word j holds in
+// byte i the fields j of bytes i, i+4, i+8, i+12 at 2t. The bytes i + 4t are gathered into word
+// i, the fields transposed in each word (field j of byte t, bit 8t + 2j, to 8j + 2t: two delta
+// swaps), and the bytes gathered back.
+__attribute__((target("avx2"))) inline __m256i fields2_transpose(__m256i x) {
+    const __m256i gather = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,  //
+                                            0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    x = _mm256_shuffle_epi8(x, gather);
+    x = delta_swap(x, 12, 0x0000F0F0u);
+    x = delta_swap(x, 6, 0x00CC00CCu);
+    return _mm256_shuffle_epi8(x, gather);
+}
+
+// The 2-bit and 3-bit values of Q2_K, Q3_K, IQ2_K and IQ3_K with AVX2, a half (128 values) of a
+// block per row at a time. Its 32 qs bytes hold four sub-blocks j (the fields at 2j of every
+// byte), and output byte i of sub-block j packs the fields of values i, i+4, i+8, i+12 (lane 0;
+// lane 1 the 16 values after): with the bytes i, i+4, i+8, i+12 gathered into word i, that is a
+// 4×4 transpose of 2-bit fields in each word (two delta swaps), then word j of the 4 rows side by
+// side. The third bits (bit ib of 32 qh bytes for sub-block ib; output byte i of row k: values
+// i, i+4, …, i+28) are an 8×8 bit transpose: with the bytes ordered 8i + s (value i + 4s),
+// movemask of the bytes shifted up 7 - ib is sub-block ib's 4 output bytes.
+__attribute__((target("avx2"))) inline void bits2_avx2(const uint8_t* const* rows, size_t at, uint8_t* qs) {
+    for (int h = 0; h < 2; ++h) {
+        __m256i v[4];
+        for (int k = 0; k < 4; ++k) {
+            v[k] = fields2_transpose(load256(rows[k] + at + 32 * h));
+        }
+        transpose4(v[0], v[1], v[2], v[3]);
+        for (int j = 0; j < 4; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs + 32 * (4 * h + j)), v[j]);
+    }
+}
+
+__attribute__((target("avx2"))) inline void bits3_avx2(const uint8_t* const* rows, size_t at, uint8_t* qh) {
+    const __m256i gather = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,  //
+                                            0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m256i interleave = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int k = 0; k < 4; ++k) {
+        __m256i x = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(load256(rows[k] + at), gather), interleave);
+        for (int ib = 7; ib >= 0; --ib, x = _mm256_add_epi8(x, x)) {
+            const uint32_t m = static_cast<uint32_t>(_mm256_movemask_epi8(x));
+            std::memcpy(qh + 16 * ib + 4 * k, &m, 4);
+        }
+    }
+}
+
+// Q2_K's header: d, dmin, and scale j of row k at byte 4j + k.
+inline void q2k_header_sse2(const uint8_t* const* rows, uint8_t* out) {
+    for (int k = 0; k < 4; ++k) {
+        std::memcpy(out + 2 * k, rows[k] + 80, 2);
+        std::memcpy(out + 8 + 2 * k, rows[k] + 82, 2);
+    }
+    const __m128i sc[4] = {load128(rows[0]), load128(rows[1]), load128(rows[2]), load128(rows[3])};
+    interleave4(sc, out + 16, 16);
+}
+
+// q3k_header() is a byte interleave in disguise: unpacking the 12 scale bytes into 6-bit scales
+// and re-packing them as Q3_K_R4 wants gives back scale bytes 0..7 as scales_l (byte m of row k
+// at 4m + k) and bytes 8..11 as scales_h. Checked against the scalar header by the tests.
+inline void q3k_header_sse2(const uint8_t* const* rows, uint8_t* out) {
+    __m128i lo[4], hi[4];
+    for (int k = 0; k < 4; ++k) {
+        std::memcpy(out + 2 * k, rows[k] + 108, 2);
+        lo[k] = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(rows[k] + 96));  // not past the block
+        hi[k] = _mm_cvtsi32_si128(static_cast<int>(load32(rows[k] + 104)));
+    }
+    interleave4(hi, out + 8, 4);
+    interleave4(lo, out + 24, 8);
+}
+
+// kQs/kQh: where a source block keeps its 2-bit fields and third bits (kQh < 0: none);
+// kOutQs/kOutQh: where the R-block does.
+template <void (*Header)(const uint8_t* const*, uint8_t*), size_t kBlock, size_t kQs, int kQh, size_t kOutQs, size_t kOutQh>
+__attribute__((target("avx2"))) void bits23_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
+    for (size_t b = 0; b < nb; ++b, src += kBlock, dst += 4 * kBlock) {
+        const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
+        prefetch_rows(rows, kBlock);
+        Header(rows, dst);
+        bits2_avx2(rows, kQs, dst + kOutQs);
+        if constexpr (kQh >= 0) bits3_avx2(rows, kQh, dst + kOutQh);
+    }
+}
+
+// IQ2_BN (16-byte blocks after the row scales): four 2-bit fields l per byte; output byte i of
+// row k for field l packs bytes i, i+4, i+8, i+12 — bits2_avx2's transform, two blocks per step
+// (one per lane), the last odd block through a zero-padded copy.
+__attribute__((target("avx2"))) inline void iq2bn_step(const uint8_t* const* rows, uint8_t* out0, uint8_t* out1) {
+    __m256i v[4];
+    for (int k = 0; k < 4; ++k) v[k] = fields2_transpose(load256(rows[k]));
+    transpose4(v[0], v[1], v[2], v[3]);
+    for (int l = 0; l < 4; ++l) store_lanes(out0 + 16 * l, out1 + 16 * l, v[l]);
+}
+__attribute__((target("avx2"))) void iq2bn_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
+    size_t b = 0;
+    for (; b + 2 <= nb; b += 2, src += 32, dst += 128) {
+        const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
+        for (int k = 0; k < 4; ++k) _mm_prefetch(reinterpret_cast<const char*>(rows[k] + 128), _MM_HINT_T0);
+        iq2bn_step(rows, dst, dst + 64);
+    }
+    if (b < nb) {
+        alignas(32) uint8_t tail[4][32] = {}, spare[64];
+        const uint8_t* rows[4] = {tail[0], tail[1], tail[2], tail[3]};
+        for (int k = 0; k < 4; ++k) std::memcpy(tail[k], src + k * row_bytes, 16);
+        iq2bn_step(rows, dst, spare);
+    }
+}
+
+}  // namespace
+#endif  // __x86_64__
+
+GroupKernel find_bits(const Layout& layout, bool avx2) {
+#if defined(__x86_64__)
+    switch (layout.kind) {
+        case Kind::Q3K:
+            return avx2 ? bits23_avx2<q3k_header_sse2, 110, 32, 0, 184, 56> : bits3_sse2<q3k_header_sse2, 32, 0, 184, 56>;
+        case Kind::IQ3K:
+            return avx2 ? bits23_avx2<iqk_header_sse2<6, 24, true>, 110, 14, 78, 56, 312>
+                        : bits3_sse2<iqk_header_sse2<6, 24, true>, 14, 78, 56, 312>;
+        case Kind::Q2K: return avx2 ? bits23_avx2<q2k_header_sse2, 84, 16, -1, 80, 0> : nullptr;
+        case Kind::IQ2K: return avx2 ? bits23_avx2<iqk_header_sse2<4, 16, false>, 76, 12, -1, 48, 0> : nullptr;
+        case Kind::IQ2BN: return avx2 ? iq2bn_avx2 : nullptr;
+        default: break;
+    }
+#endif
+    (void)layout;
+    (void)avx2;
+    return nullptr;
+}
+
+}  // namespace wfs::repack::simd

@@ -1,0 +1,145 @@
+// Repack kernels for the types whose R-blocks move whole 32-bit words: Q4_0, Q8_0 and MXFP4
+// (8 rows; AVX2 8×8 transposes, SSE2 4×4 ones) and BF16/F16 → BF16_R16 (16 rows of element pairs).
+#include "transforms/repack_simd_ops.hpp"
+
+namespace wfs::repack::simd {
+
+#if defined(__x86_64__)
+namespace {
+
+// 8×8 transpose of 32-bit words, in place: r[k] holds words 0..7 of row k, then word k of rows 0..7.
+__attribute__((target("avx2"))) inline void transpose8(__m256i* r) {
+    __m256i t[8], u[8];
+    for (int k = 0; k < 8; k += 2) {
+        t[k] = _mm256_unpacklo_epi32(r[k], r[k + 1]);
+        t[k + 1] = _mm256_unpackhi_epi32(r[k], r[k + 1]);
+    }
+    for (int k = 0; k < 8; k += 4) {
+        u[k] = _mm256_unpacklo_epi64(t[k], t[k + 2]);
+        u[k + 1] = _mm256_unpackhi_epi64(t[k], t[k + 2]);
+        u[k + 2] = _mm256_unpacklo_epi64(t[k + 1], t[k + 3]);
+        u[k + 3] = _mm256_unpackhi_epi64(t[k + 1], t[k + 3]);
+    }
+    for (int g = 0; g < 4; ++g) {
+        r[g] = _mm256_permute2x128_si256(u[g], u[g + 4], 0x20);
+        r[g + 4] = _mm256_permute2x128_si256(u[g], u[g + 4], 0x31);
+    }
+}
+
+// Block b of the 8 rows: per row `S` scale bytes then `QS` quant bytes. Output R-block: the 8
+// scales, then for each 4-byte group g the g-th word of rows 0..7.
+template <unsigned S>
+inline void scales8(const uint8_t* src, size_t row_bytes, uint8_t* out) {
+    for (int k = 0; k < 8; ++k) std::memcpy(out + S * k, src + k * row_bytes, S);
+}
+
+template <unsigned S>
+__attribute__((target("avx2"))) void q32_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
+    constexpr unsigned block = S + 32;
+    for (size_t b = 0; b < nb; ++b, src += block, dst += 8 * block) {
+        scales8<S>(src, row_bytes, dst);
+        __m256i r[8];
+        for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + k * row_bytes + S));
+        transpose8(r);
+        uint8_t* qs = dst + 8 * S;
+        for (int g = 0; g < 8; ++g) _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs + 32 * g), r[g]);
+    }
+}
+
+// QS = 16 (Q4_0, MXFP4) or 32 (Q8_0) with SSE2: each 16-byte column of 4 rows is one transpose.
+template <unsigned S, unsigned QS>
+void q_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
+    constexpr unsigned block = S + QS;
+    for (size_t b = 0; b < nb; ++b, src += block, dst += 8 * block) {
+        scales8<S>(src, row_bytes, dst);
+        uint8_t* qs = dst + 8 * S;
+        for (unsigned half = 0; half < QS / 16; ++half)      // words 4h..4h+3 of each row
+            for (unsigned quad = 0; quad < 2; ++quad) {       // rows 4q..4q+3
+                __m128i v[4];
+                for (int k = 0; k < 4; ++k)
+                    v[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + (4 * quad + k) * row_bytes + S + 16 * half));
+                transpose4(v[0], v[1], v[2], v[3]);
+                for (int g = 0; g < 4; ++g)
+                    _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 32 * (4 * half + g) + 16 * quad), v[g]);
+            }
+    }
+}
+
+// BF16/F16 → BF16_R16: 16 rows' 32-bit pairs, pair b of rows 0..15 side by side (64 bytes per
+// pair). Eight pairs of each row per step, two 8×8 transposes of 32-bit words.
+// F16 is widened as r_bf16() does it, exactly, then truncated: normal values re-biased
+// ((h & 0x7FFF) << 13 plus 112 in the exponent), Inf/NaN with their payload as is, subnormals
+// as the float m · 2^-24 (int-to-float conversion and a power-of-two multiply, both exact).
+__attribute__((target("avx2"))) inline __m256i f16_to_bf16_8(__m128i h8) {
+    const __m256i h = _mm256_cvtepu16_epi32(h8), a = _mm256_and_si256(h, _mm256_set1_epi32(0x7FFF));
+    const __m256i e = _mm256_srli_epi32(a, 10), wide = _mm256_slli_epi32(a, 13);
+    const __m256i normal = _mm256_add_epi32(wide, _mm256_set1_epi32(112 << 23));
+    const __m256i special = _mm256_or_si256(wide, _mm256_set1_epi32(0x7F800000));
+    const __m256i tiny = _mm256_castps_si256(_mm256_mul_ps(_mm256_cvtepi32_ps(a), _mm256_set1_ps(0x1p-24f)));
+    __m256i f = _mm256_blendv_epi8(normal, special, _mm256_cmpeq_epi32(e, _mm256_set1_epi32(31)));
+    f = _mm256_blendv_epi8(f, tiny, _mm256_cmpeq_epi32(e, _mm256_setzero_si256()));
+    f = _mm256_or_si256(f, _mm256_slli_epi32(_mm256_and_si256(h, _mm256_set1_epi32(0x8000)), 16));
+    return _mm256_srli_epi32(f, 16);
+}
+template <bool F16>
+__attribute__((target("avx2"))) inline __m256i pairs8(const uint8_t* p) {
+    const __m256i v = load256(p);
+    if (!F16) return v;
+    const __m256i packed = _mm256_packus_epi32(f16_to_bf16_8(_mm256_castsi256_si128(v)), f16_to_bf16_8(_mm256_extracti128_si256(v, 1)));
+    return _mm256_permute4x64_epi64(packed, 0xD8);  // packus works lane by lane
+}
+// Pairs j..j+7 of the 16 rows at p[k] to out (8 × 64 bytes).
+template <bool F16>
+__attribute__((target("avx2"))) inline void r16_step(const uint8_t* const* p, uint8_t* out) {
+    for (int half = 0; half < 2; ++half) {  // rows 0..7, then 8..15
+        __m256i r[8];
+        for (int k = 0; k < 8; ++k) r[k] = pairs8<F16>(p[8 * half + k]);
+        transpose8(r);
+        for (int g = 0; g < 8; ++g) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 64 * g + 32 * half), r[g]);
+    }
+}
+template <bool F16>
+__attribute__((target("avx2"))) void bf16r16_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
+    const uint8_t* p[16];
+    size_t j = 0;
+    for (; j + 8 <= nb; j += 8, dst += 8 * 64) {
+        for (int k = 0; k < 16; ++k) {
+            p[k] = src + k * row_bytes + 4 * j;
+            _mm_prefetch(reinterpret_cast<const char*>(p[k] + 128), _MM_HINT_T0);
+        }
+        r16_step<F16>(p, dst);
+    }
+    if (j < nb) {  // the last 1..7 pairs through zero-padded copies
+        alignas(32) uint8_t tail[16][32] = {}, out[8 * 64];
+        for (int k = 0; k < 16; ++k) {
+            std::memcpy(tail[k], src + k * row_bytes + 4 * j, 4 * (nb - j));
+            p[k] = tail[k];
+        }
+        r16_step<F16>(p, out);
+        std::memcpy(dst, out, 64 * (nb - j));
+    }
+}
+
+}  // namespace
+#endif  // __x86_64__
+
+GroupKernel find_words(const Layout& layout, bool avx2) {
+#if defined(__x86_64__)
+    if (layout.kind == Kind::BF16) return avx2 ? bf16r16_avx2<false> : nullptr;
+    if (layout.kind == Kind::F16) return avx2 ? bf16r16_avx2<true> : nullptr;
+    if (layout.kind != Kind::Interleave) return nullptr;
+    if (layout.qs_bytes == 32) {
+        if (layout.scale_bytes == 2) return avx2 ? q32_avx2<2> : q_sse2<2, 32>;
+        if (layout.scale_bytes == 1) return avx2 ? q32_avx2<1> : q_sse2<1, 32>;
+    }
+    if (layout.qs_bytes == 16) {
+        if (layout.scale_bytes == 2) return q_sse2<2, 16>;
+        if (layout.scale_bytes == 1) return q_sse2<1, 16>;
+    }
+#endif
+    (void)layout;
+    (void)avx2;
+    return nullptr;
+}
+
+}  // namespace wfs::repack::simd
