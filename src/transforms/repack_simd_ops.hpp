@@ -98,13 +98,17 @@ inline uint32_t load32(const uint8_t* p) {
     return v;
 }
 
-// A 16-bit word's even bits as one byte and its odd bits as another (split_bit_pairs() of
-// repack.cpp): bytes 0 and 2 of the result.
-inline uint32_t split_pairs(uint32_t x) {
-    uint32_t y = (x & 0x5555u) | ((x >> 1) & 0x5555u) << 16;
-    y = (y | y >> 1) & 0x33333333u;
-    y = (y | y >> 2) & 0x0F0F0F0Fu;
-    return (y | y >> 4) & 0x00FF00FFu;
+// Four rows' 16-bit words (the low halves of x's 32-bit lanes): each word's even bits as one byte
+// and its odd bits as another (split_bit_pairs() of repack.cpp), as the 8 bytes even0..even3,
+// odd0..odd3 in the low half of the result.
+inline __m128i split_pairs4(__m128i x) {
+    const __m128i m = _mm_set1_epi32(0x5555);
+    __m128i y = _mm_or_si128(_mm_and_si128(x, m), _mm_slli_epi32(_mm_and_si128(_mm_srli_epi32(x, 1), m), 16));
+    y = _mm_and_si128(_mm_or_si128(y, _mm_srli_epi32(y, 1)), _mm_set1_epi32(0x33333333));
+    y = _mm_and_si128(_mm_or_si128(y, _mm_srli_epi32(y, 2)), _mm_set1_epi32(0x0F0F0F0F));
+    y = _mm_and_si128(_mm_or_si128(y, _mm_srli_epi32(y, 4)), _mm_set1_epi32(0x00FF00FF));
+    const __m128i even = _mm_and_si128(y, _mm_set1_epi32(0xFF)), odd = _mm_srli_epi32(y, 16);
+    return _mm_packus_epi16(_mm_packs_epi32(even, odd), _mm_setzero_si128());
 }
 
 // The headers of IQ2_K and IQ3_K: d, the extra flags (bit pairs split, row k's in bytes k and
@@ -118,14 +122,6 @@ inline void iqk_header_sse2(const uint8_t* const* rows, uint8_t* out) {
     for (int k = 0; k < 4; ++k) {
         const uint8_t* b = rows[k];
         std::memcpy(out + 2 * k, b, 2);
-        const uint32_t extra = split_pairs(load32(b + 2) & 0xFFFFu);
-        out[8 + k] = static_cast<uint8_t>(extra);
-        out[12 + k] = static_cast<uint8_t>(extra >> 16);
-        if (kFifth) {
-            const uint32_t fifth = split_pairs(load32(b + 4) & 0xFFFFu);
-            out[16 + k] = static_cast<uint8_t>(fifth);
-            out[20 + k] = static_cast<uint8_t>(fifth >> 16);
-        }
         const __m128i a = _mm_cvtsi32_si128(static_cast<int>(load32(b + kScales)));
         const __m128i c = _mm_cvtsi32_si128(static_cast<int>(load32(b + kScales + 4)));
         const __m128i p = _mm_or_si128(_mm_and_si128(a, low), _mm_slli_epi16(_mm_and_si128(c, low), 4));
@@ -133,6 +129,11 @@ inline void iqk_header_sse2(const uint8_t* const* rows, uint8_t* out) {
         sl[k] = _mm_unpacklo_epi8(p, q);
     }
     interleave4(sl, out + kOutScales, 8);
+    // bytes 2..5 of each row: the extra flags, then (IQ3_K) the fifth scale bits
+    const __m128i w = _mm_setr_epi32(static_cast<int>(load32(rows[0] + 2)), static_cast<int>(load32(rows[1] + 2)),
+                                     static_cast<int>(load32(rows[2] + 2)), static_cast<int>(load32(rows[3] + 2)));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out + 8), split_pairs4(_mm_and_si128(w, _mm_set1_epi32(0xFFFF))));
+    if (kFifth) _mm_storel_epi64(reinterpret_cast<__m128i*>(out + 16), split_pairs4(_mm_srli_epi32(w, 16)));
 }
 
 // 8 words of each of 4 rows (w[k], word ib) as out[4ib + k], 128 bytes: the 4×4 transposes run
