@@ -65,6 +65,29 @@ void q_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     }
 }
 
+// QS = 16 (Q4_0, MXFP4) with AVX2: blocks b and b + 1 of a row in the two lanes of one register,
+// so one 8×8 transpose yields both R-blocks' words; an odd last block through the SSE2 kernel.
+template <unsigned S>
+__attribute__((target("avx2"))) void q16_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
+    constexpr unsigned block = S + 16;
+    size_t b = 0;
+    for (; b + 2 <= nb; b += 2, src += 2 * block, dst += 16 * block) {
+        scales8<S>(src, row_bytes, dst);
+        scales8<S>(src + block, row_bytes, dst + 8 * block);
+        __m256i r[8];
+        for (int k = 0; k < 8; ++k) {
+            const uint8_t* q = src + k * row_bytes + S;
+            r[k] = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(q + block), reinterpret_cast<const __m128i*>(q));
+        }
+        transpose8(r);
+        for (int g = 0; g < 4; ++g) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 8 * S + 32 * g), r[g]);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 8 * block + 8 * S + 32 * g), r[g + 4]);
+        }
+    }
+    if (b < nb) q_sse2<S, 16>(src, dst, row_bytes, 1);
+}
+
 // BF16/F16 → BF16_R16: 16 rows' 32-bit pairs, pair b of rows 0..15 side by side (64 bytes per
 // pair). Eight pairs of each row per step, two 8×8 transposes of 32-bit words.
 // F16 is widened as r_bf16() does it, exactly, then truncated: normal values re-biased
@@ -133,8 +156,8 @@ GroupKernel find_words(const Layout& layout, bool avx2) {
         if (layout.scale_bytes == 1) return avx2 ? q32_avx2<1> : q_sse2<1, 32>;
     }
     if (layout.qs_bytes == 16) {
-        if (layout.scale_bytes == 2) return q_sse2<2, 16>;
-        if (layout.scale_bytes == 1) return q_sse2<1, 16>;
+        if (layout.scale_bytes == 2) return avx2 ? q16_avx2<2> : q_sse2<2, 16>;
+        if (layout.scale_bytes == 1) return avx2 ? q16_avx2<1> : q_sse2<1, 16>;
     }
 #endif
     (void)layout;

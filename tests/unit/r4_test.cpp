@@ -90,17 +90,17 @@ TEST(Repack, VectorizedKernelsMatchTheScalarOnes) {
             EXPECT_EQ(best, sse2);
         }
         EXPECT_STREQ(repack::kernel_isa(*e), !best ? "scalar" : best == sse2 ? "sse2" : "avx2");
-        // Only the types with 16 quant bytes per block (Q4_0, MXFP4, IQ4_NL, Q5_0, Q6_0) have no
-        // AVX2 form: one block per row fills an SSE2 register.
+        // Only IQ4_NL, Q5_0 and Q6_0 (4 rows of 16 quant bytes per block: one SSE2 register
+        // each) have no AVX2 form.
         if (__builtin_cpu_supports("avx2")) {
             const auto kind = e->simd.kind;
-            const bool sse2_only = (kind == repack::simd::Kind::Interleave && e->simd.qs_bytes == 16) ||
-                                   kind == repack::simd::Kind::IQ4NL || kind == repack::simd::Kind::Q50 ||
+            const bool sse2_only = kind == repack::simd::Kind::IQ4NL || kind == repack::simd::Kind::Q50 ||
                                    kind == repack::simd::Kind::Q60;
             EXPECT_EQ(std::string(repack::kernel_isa(*e)) == "avx2", !sse2_only) << "type " << type;
         }
 #endif
-        for (size_t nb : {1u, 3u, 17u}) {
+        // Kernels taking 2 or 8 blocks a step: counts with and without a tail.
+        for (size_t nb : {1u, 2u, 3u, 16u, 17u}) {
             const size_t row_bytes = e->row_meta + nb * e->block_bytes, groups = 5;
             std::vector<uint8_t> in(row_bytes * e->rows * groups), fast(in.size()), scalar(in.size(), 0xAA);
             for (auto& b : in) b = static_cast<uint8_t>(rng());
