@@ -2,7 +2,9 @@
 // inputs ik would corrupt are refused with a listed reason.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <random>
 
 #include "formats/ggml_types.hpp"
@@ -113,6 +115,49 @@ TEST(Repack, VectorizedKernelsMatchTheScalarOnes) {
             }
         }
     }
+}
+
+TEST(Repack, F16ToBf16R16KeepsEveryClassOfValue) {
+    // F16 → BF16_R16 widens exactly and truncates: signed zeros, subnormals (smallest, largest),
+    // normals at both ends, ±Inf, quiet and signalling NaNs with payloads — the vector kernel must
+    // give what the scalar one (the spec, reference §5.17) gives, bit for bit.
+    const uint16_t specials[] = {0x0000, 0x8000, 0x0001, 0x8001, 0x03FF, 0x83FF, 0x0200, 0x0400, 0x8400, 0x3C00,
+                                 0xBC00, 0x7BFF, 0xFBFF, 0x7C00, 0xFC00, 0x7E00, 0xFE00, 0x7C01, 0xFC01, 0x7D55,
+                                 0x7FFF, 0xFFFF, 0x3555, 0x0155};
+    const repack::Entry* e = repack::find(wfs::ggml::type::F16, true);
+    ASSERT_NE(e, nullptr);
+    constexpr size_t pairs = 9, row_bytes = 4 * pairs;  // one 8-pair step and a tail
+    std::vector<uint8_t> in(16 * row_bytes), best(in.size()), scalar(in.size());
+    for (size_t i = 0; i < in.size() / 2; ++i) {
+        const uint16_t h = specials[i % std::size(specials)];
+        std::memcpy(in.data() + 2 * i, &h, 2);
+    }
+    repack::repack_groups(*e, in.data(), scalar.data(), row_bytes, 1, repack::Kernel::Scalar);
+    repack::repack_groups(*e, in.data(), best.data(), row_bytes, 1, repack::Kernel::Best);
+    EXPECT_EQ(best, scalar);
+    // And the scalar values themselves, for a few: 1.0 → 0x3F80, the smallest subnormal 2^-24 →
+    // 0x3380, -Inf → 0xFF80, quiet NaN 0x7E00 → 0x7FC0; a NaN whose payload is all in the low bits
+    // truncates to 0x7F80 (Inf's bits: what truncation gives, reference §5.17).
+    auto out_of = [&](size_t row, size_t elem) {  // element `elem` of row `row` in the R16 layout
+        uint16_t v;
+        std::memcpy(&v, scalar.data() + 64 * (elem / 2) + 4 * row + 2 * (elem % 2), 2);
+        return v;
+    };
+    auto in_of = [&](size_t row, size_t elem) {
+        uint16_t v;
+        std::memcpy(&v, in.data() + row * row_bytes + 2 * elem, 2);
+        return v;
+    };
+    const std::pair<uint16_t, uint16_t> known[] = {{0x3C00, 0x3F80}, {0x0001, 0x3380}, {0xFC00, 0xFF80}, {0x7E00, 0x7FC0}, {0x7C01, 0x7F80}};
+    for (size_t row = 0; row < 16; ++row)
+        for (size_t elem = 0; elem < 2 * pairs; ++elem) {
+            const uint16_t h = in_of(row, elem), v = out_of(row, elem);
+            for (auto [from, to] : known) {
+                if (h == from) {
+                    EXPECT_EQ(v, to) << std::hex << "f16 0x" << from;
+                }
+            }
+        }
 }
 
 TEST(R4View, RefusesWhatIkWouldRepackInALayoutNotImplemented) {
