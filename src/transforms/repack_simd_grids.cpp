@@ -1,5 +1,7 @@
 // Repack kernels for the grid i-quants — IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S — whose R-blocks
 // interleave the rows' grid indices, scales and sign fields, the signs re-encoded on the way.
+#include <array>
+
 #include "transforms/repack_simd_ops.hpp"
 
 namespace wfs::repack::simd {
@@ -10,22 +12,43 @@ namespace {
 // The i-quants whose R-blocks are 4-byte, 8-byte or byte interleaves of the 4 rows' fields, some
 // with a bijective bit transform on the way (reference/r4-repack.md §5.11–5.14).
 
-// scrambled_sas() of 8 words at once: the four 7-bit sign fields spread one per byte,
-// prefix-XOR'd within each byte (shifts masked to the byte), moved up one bit under the scale bits.
+// scrambled_sas() of 8 words at once. The four 7-bit sign fields s_j are spread one per byte with
+// their scale bit above them (byte j = s_j | scale_j << 7); then P(s_j) << 1 | scale_j comes from
+// two 16-entry byte tables XOR'd: the low nibble's prefix-XOR (its parity also flips the prefix
+// bits above it), and the high nibble's — 3 sign bits and the scale bit — prefix-XOR and scale.
+constexpr auto kSasLow = [] {
+    std::array<uint8_t, 16> t{};
+    for (unsigned l = 0; l < 16; ++l) {
+        unsigned p = 0, acc = 0;
+        for (int b = 0; b < 4; ++b) p |= (acc ^= (l >> b) & 1) << b;
+        t[l] = static_cast<uint8_t>((p | (acc ? 0x70 : 0)) << 1);
+    }
+    return t;
+}();
+constexpr auto kSasHigh = [] {
+    std::array<uint8_t, 16> t{};
+    for (unsigned h = 0; h < 16; ++h) {
+        unsigned p = 0, acc = 0;
+        for (int b = 0; b < 3; ++b) p |= (acc ^= (h >> b) & 1) << b;
+        t[h] = static_cast<uint8_t>(p << 5 | h >> 3);
+    }
+    return t;
+}();
 __attribute__((target("avx2"))) inline __m256i masked_shl(__m256i x, int n, uint32_t mask) {
-    return _mm256_and_si256(_mm256_sll_epi32(x, _mm_cvtsi32_si128(n)), _mm256_set1_epi32(static_cast<int>(mask)));
+    return _mm256_and_si256(_mm256_slli_epi32(x, n), _mm256_set1_epi32(static_cast<int>(mask)));
+}
+__attribute__((target("avx2"))) inline __m256i masked_shr(__m256i x, int n, uint32_t mask) {
+    return _mm256_and_si256(_mm256_srli_epi32(x, n), _mm256_set1_epi32(static_cast<int>(mask)));
 }
 __attribute__((target("avx2"))) inline __m256i scrambled_sas8(__m256i w) {
-    __m256i p = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(w, _mm256_set1_epi32(0x7F)), masked_shl(w, 1, 0x7F00u)),
-                                _mm256_or_si256(masked_shl(w, 2, 0x7F0000u), masked_shl(w, 3, 0x7F000000u)));
-    p = _mm256_xor_si256(p, masked_shl(p, 1, 0xFEFEFEFEu));
-    p = _mm256_xor_si256(p, masked_shl(p, 2, 0xFCFCFCFCu));
-    p = _mm256_xor_si256(p, masked_shl(p, 4, 0xF0F0F0F0u));
-    p = masked_shl(p, 1, 0xFEFEFEFEu);  // P(s) << 1, bit 7 of the prefix dropped (s has 7 bits)
-    const __m256i sb = _mm256_srli_epi32(w, 28);  // scale bit j → bit 0 of byte j
-    const __m256i bits = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(sb, _mm256_set1_epi32(1)), masked_shl(sb, 7, 0x100u)),
-                                         _mm256_or_si256(masked_shl(sb, 14, 0x10000u), masked_shl(sb, 21, 0x1000000u)));
-    return _mm256_or_si256(p, bits);
+    const __m256i fields = _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(w, _mm256_set1_epi32(0x7F)), masked_shl(w, 1, 0x7F00u)),
+                                           _mm256_or_si256(masked_shl(w, 2, 0x7F0000u), masked_shl(w, 3, 0x7F000000u)));
+    const __m256i scales = _mm256_or_si256(_mm256_or_si256(masked_shr(w, 21, 0x80u), masked_shr(w, 14, 0x8000u)),
+                                           _mm256_or_si256(masked_shr(w, 7, 0x800000u), _mm256_and_si256(w, _mm256_set1_epi32(static_cast<int>(0x80000000u)))));
+    const __m256i x = _mm256_or_si256(fields, scales), nibble = _mm256_set1_epi8(15);
+    const __m256i low = _mm256_broadcastsi128_si256(load128(kSasLow.data())), high = _mm256_broadcastsi128_si256(load128(kSasHigh.data()));
+    return _mm256_xor_si256(_mm256_shuffle_epi8(low, _mm256_and_si256(x, nibble)),
+                            _mm256_shuffle_epi8(high, _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble)));
 }
 
 // IQ2_XXS (66-byte blocks: d, then per sub-block 4 grid bytes and a signs-and-scale word):
