@@ -33,7 +33,11 @@ def build_source(data, src):
     expected["concat/split/tiny-llama-Q4_K_S.gguf"] = os.path.join(split, "tiny-llama-Q4_K_S.merged.gguf")
     expected["concat/split/tiny-qwen3moe-Q4_K_M.gguf"] = os.path.join(split, "tiny-qwen3moe-Q4_K_M.merged-mainline.gguf")
     expected["r4/split/tiny-qwen3moe-Q4_K_M.gguf"] = os.path.join(split, "tiny-qwen3moe-Q4_K_M.r4.gguf")
-    for t in ("Q4_0", "Q8_0", "Q4_K_S", "Q6_K", "IQ4_XS", "IQ2_XXS", "MXFP4"):
+    # Every type ik's tool repacked (its own output beside each source), so every repack kernel is
+    # read concurrently; BF16/F16 are left out, as r4/ repacks them only on AVX512-BF16 CPUs.
+    types = sorted(n[len("tiny-llama-"):-len("-r4.gguf")] for n in os.listdir(repack)
+                   if n.startswith("tiny-llama-") and n.endswith("-r4.gguf"))
+    for t in (t for t in types if t not in ("bf16", "f16")):
         name = f"tiny-llama-{t}.gguf"
         shutil.copy(os.path.join(repack, name), src)
         expected[f"r4/{name}"] = os.path.join(repack, f"tiny-llama-{t}-r4.gguf")
