@@ -9,13 +9,13 @@ namespace wfs::repack::simd {
 GroupKernel find(const Layout& layout, bool allow_avx2) {
 #if defined(__x86_64__)
     const bool avx2 = allow_avx2 && __builtin_cpu_supports("avx2");
-#else
-    const bool avx2 = false;
-    (void)allow_avx2;
-#endif
     for (auto family : {find_words, find_nibbles, find_bits, find_grids})
         if (GroupKernel kernel = family(layout, avx2)) return kernel;
-    return nullptr;
+#else
+    (void)layout;
+    (void)allow_avx2;
+#endif
+    return nullptr;  // the portable kernels of repack.cpp
 }
 
 const char* isa(const Layout& layout) {

@@ -148,10 +148,8 @@ __attribute__((target("avx2"))) void iq2bn_avx2(const uint8_t* src, uint8_t* dst
 }
 
 }  // namespace
-#endif  // __x86_64__
 
 GroupKernel find_bits(const Layout& layout, bool avx2) {
-#if defined(__x86_64__)
     switch (layout.kind) {
         case Kind::Q3K:
             return avx2 ? bits23_avx2<q3k_header_sse2, 110, 32, 0, 184, 56> : bits3_sse2<q3k_header_sse2, 32, 0, 184, 56>;
@@ -163,10 +161,9 @@ GroupKernel find_bits(const Layout& layout, bool avx2) {
         case Kind::IQ2BN: return avx2 ? iq2bn_avx2 : nullptr;
         default: break;
     }
-#endif
-    (void)layout;
-    (void)avx2;
     return nullptr;
 }
+
+#endif  // __x86_64__
 
 }  // namespace wfs::repack::simd

@@ -176,10 +176,8 @@ __attribute__((target("avx2"))) void iq3s_avx2(const uint8_t* src, uint8_t* dst,
 }
 
 }  // namespace
-#endif  // __x86_64__
 
 GroupKernel find_grids(const Layout& layout, bool avx2) {
-#if defined(__x86_64__)
     switch (layout.kind) {
         case Kind::IQ2XXS: return avx2 ? iq2xxs_avx2 : nullptr;
         case Kind::IQ3XXS: return avx2 ? iq3xxs_avx2 : nullptr;
@@ -188,10 +186,9 @@ GroupKernel find_grids(const Layout& layout, bool avx2) {
         case Kind::IQ3S: return avx2 ? iq3s_avx2 : nullptr;
         default: break;
     }
-#endif
-    (void)layout;
-    (void)avx2;
     return nullptr;
 }
+
+#endif  // __x86_64__
 
 }  // namespace wfs::repack::simd

@@ -413,10 +413,8 @@ __attribute__((target("avx2"))) void iq4xs_avx2(const uint8_t* src, uint8_t* dst
 }
 
 }  // namespace
-#endif  // __x86_64__
 
 GroupKernel find_nibbles(const Layout& layout, bool avx2) {
-#if defined(__x86_64__)
     switch (layout.kind) {
         case Kind::Q4K: return avx2 ? q4k_avx2<false> : q4k_sse2<false>;
         case Kind::Q5K: return avx2 ? q4k_avx2<true> : q4k_sse2<true>;
@@ -431,10 +429,9 @@ GroupKernel find_nibbles(const Layout& layout, bool avx2) {
         case Kind::Q60: return small4_sse2<8>;
         default: break;
     }
-#endif
-    (void)layout;
-    (void)avx2;
     return nullptr;
 }
+
+#endif  // __x86_64__
 
 }  // namespace wfs::repack::simd

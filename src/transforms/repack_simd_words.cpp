@@ -144,10 +144,8 @@ __attribute__((target("avx2"))) void bf16r16_avx2(const uint8_t* src, uint8_t* d
 }
 
 }  // namespace
-#endif  // __x86_64__
 
 GroupKernel find_words(const Layout& layout, bool avx2) {
-#if defined(__x86_64__)
     if (layout.kind == Kind::BF16) return avx2 ? bf16r16_avx2<false> : nullptr;
     if (layout.kind == Kind::F16) return avx2 ? bf16r16_avx2<true> : nullptr;
     if (layout.kind != Kind::Interleave) return nullptr;
@@ -159,10 +157,9 @@ GroupKernel find_words(const Layout& layout, bool avx2) {
         if (layout.scale_bytes == 2) return avx2 ? q16_avx2<2> : q_sse2<2, 16>;
         if (layout.scale_bytes == 1) return avx2 ? q16_avx2<1> : q_sse2<1, 16>;
     }
-#endif
-    (void)layout;
-    (void)avx2;
     return nullptr;
 }
+
+#endif  // __x86_64__
 
 }  // namespace wfs::repack::simd
