@@ -45,13 +45,22 @@ void bits3_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
 // byte i the fields j of bytes i, i+4, i+8, i+12 at 2t. The bytes i + 4t are gathered into word
 // i, the fields transposed in each word (field j of byte t, bit 8t + 2j, to 8j + 2t: two delta
 // swaps), and the bytes gathered back.
+// Bytes i + 4t to 4i + t in each lane (a 4×4 byte transpose; its own inverse).
+__attribute__((target("avx2"))) inline __m256i gather_stride4(__m256i x) {
+    return _mm256_shuffle_epi8(x, _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,  //
+                                                   0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+}
 __attribute__((target("avx2"))) inline __m256i fields2_transpose(__m256i x) {
-    const __m256i gather = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,  //
-                                            0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    x = _mm256_shuffle_epi8(x, gather);
+    x = gather_stride4(x);
     x = delta_swap(x, 12, 0x0000F0F0u);
     x = delta_swap(x, 6, 0x00CC00CCu);
-    return _mm256_shuffle_epi8(x, gather);
+    return gather_stride4(x);
+}
+// fields2_transpose() of 32 bytes at `at` of each of the 4 rows, then word j of the rows side by
+// side: v[j] holds field j's output bytes of rows 0..3, each lane its own 16 source bytes.
+__attribute__((target("avx2"))) inline void fields2_rows(const uint8_t* const* rows, size_t at, __m256i* v) {
+    for (int k = 0; k < 4; ++k) v[k] = fields2_transpose(load256(rows[k] + at));
+    transpose4(v[0], v[1], v[2], v[3]);
 }
 
 // The 2-bit and 3-bit values of Q2_K, Q3_K, IQ2_K and IQ3_K with AVX2, a half (128 values) of a
@@ -65,20 +74,15 @@ __attribute__((target("avx2"))) inline __m256i fields2_transpose(__m256i x) {
 __attribute__((target("avx2"))) inline void bits2_avx2(const uint8_t* const* rows, size_t at, uint8_t* qs) {
     for (int h = 0; h < 2; ++h) {
         __m256i v[4];
-        for (int k = 0; k < 4; ++k) {
-            v[k] = fields2_transpose(load256(rows[k] + at + 32 * h));
-        }
-        transpose4(v[0], v[1], v[2], v[3]);
+        fields2_rows(rows, at + 32 * h, v);
         for (int j = 0; j < 4; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs + 32 * (4 * h + j)), v[j]);
     }
 }
 
 __attribute__((target("avx2"))) inline void bits3_avx2(const uint8_t* const* rows, size_t at, uint8_t* qh) {
-    const __m256i gather = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,  //
-                                            0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     const __m256i interleave = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int k = 0; k < 4; ++k) {
-        __m256i x = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(load256(rows[k] + at), gather), interleave);
+        __m256i x = _mm256_permutevar8x32_epi32(gather_stride4(load256(rows[k] + at)), interleave);
         for (int ib = 7; ib >= 0; --ib, x = _mm256_add_epi8(x, x)) {
             const uint32_t m = static_cast<uint32_t>(_mm256_movemask_epi8(x));
             std::memcpy(qh + 16 * ib + 4 * k, &m, 4);
@@ -128,8 +132,7 @@ __attribute__((target("avx2"))) void bits23_avx2(const uint8_t* src, uint8_t* ds
 // (one per lane), the last odd block through a zero-padded copy.
 __attribute__((target("avx2"))) inline void iq2bn_step(const uint8_t* const* rows, uint8_t* out0, uint8_t* out1) {
     __m256i v[4];
-    for (int k = 0; k < 4; ++k) v[k] = fields2_transpose(load256(rows[k]));
-    transpose4(v[0], v[1], v[2], v[3]);
+    fields2_rows(rows, 0, v);
     for (int l = 0; l < 4; ++l) store_lanes(out0 + 16 * l, out1 + 16 * l, v[l]);
 }
 __attribute__((target("avx2"))) void iq2bn_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {

@@ -83,7 +83,11 @@ __attribute__((target("avx2"))) void iq3xxs_avx2(const uint8_t* src, uint8_t* ds
         __m256i w[4];
         for (int k = 0; k < 4; ++k) w[k] = scrambled_sas8(load256(rows[k] + 66));
         store_words4x8(w, dst + 8);
-        const uint8_t* grid[4] = {rows[0] + 2, rows[1] + 2, rows[2] + 2, rows[3] + 2};
+        __m256i grid[8];
+        for (int k = 0; k < 4; ++k) {
+            grid[2 * k] = load256(rows[k] + 2);
+            grid[2 * k + 1] = load256(rows[k] + 34);
+        }
         store_qwords4x8(grid, dst + 136);
     }
 }
@@ -98,7 +102,7 @@ __attribute__((target("avx2"))) void iq2xs_avx2(const uint8_t* src, uint8_t* dst
         const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
         prefetch_rows(rows, block);
         d4(rows, dst);
-        alignas(32) uint8_t qs[4][64];
+        __m256i words[8];
         for (int k = 0; k < 4; ++k)
             for (int half = 0; half < 2; ++half) {
                 const __m256i v = load256(rows[k] + 2 + 32 * half);
@@ -106,9 +110,8 @@ __attribute__((target("avx2"))) void iq2xs_avx2(const uint8_t* src, uint8_t* dst
                 p = _mm256_xor_si256(p, _mm256_slli_epi16(p, 1));
                 p = _mm256_xor_si256(p, _mm256_slli_epi16(p, 2));
                 p = _mm256_xor_si256(p, _mm256_slli_epi16(p, 4));
-                _mm256_store_si256(reinterpret_cast<__m256i*>(qs[k] + 32 * half), _mm256_or_si256(_mm256_andnot_si256(signs, v), p));
+                words[2 * k + half] = _mm256_or_si256(_mm256_andnot_si256(signs, v), p);
             }
-        const uint8_t* words[4] = {qs[0], qs[1], qs[2], qs[3]};
         store_qwords4x8(words, dst + 8);
         __m128i sc[4];
         for (int k = 0; k < 4; ++k) sc[k] = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(rows[k] + 66));
@@ -165,9 +168,8 @@ __attribute__((target("avx2"))) void iq3s_avx2(const uint8_t* src, uint8_t* dst,
             x = delta_swap(x, 7, 0x00AA00AAu);   // 3 and 0,
             x = delta_swap(x, 2, 0x0C0C0C0Cu);   // 2 and 1,
             sg[k] = delta_swap(x, 1, 0x22222222u);  // 1 and 0: (i1 i0 m1 m0 h)
-            const uint32_t w = load32(rows[k] + 106), a = w & 0xFFFFu, c = w >> 16;
-            const uint32_t P = (a & 0x0F0Fu) | (c & 0x0F0Fu) << 4, Q = ((a >> 4) & 0x0F0Fu) | (c & 0xF0F0u);
-            sc[k] = _mm_cvtsi32_si128(static_cast<int>((P & 0xFFu) | (Q & 0xFFu) << 8 | (P >> 8) << 16 | (Q >> 8) << 24));
+            const uint32_t w = load32(rows[k] + 106);
+            sc[k] = scale_nibble_pairs(_mm_cvtsi32_si128(static_cast<int>(w & 0xFFFFu)), _mm_cvtsi32_si128(static_cast<int>(w >> 16)));
         }
         interleave4(h, dst + 264, 8);
         store_words4x8(sg, dst + 296);

@@ -111,6 +111,16 @@ inline __m128i split_pairs4(__m128i x) {
     return _mm_packus_epi16(_mm_packs_epi32(even, odd), _mm_setzero_si128());
 }
 
+// Two runs of scale bytes a and c (IQ*_K, IQ3_S: sub-blocks ib and ib + n) as the R-block's
+// 4-bit scale bytes of one row: byte 2j is the low nibbles a[j] | c[j] << 4, byte 2j + 1 the
+// high ones.
+inline __m128i scale_nibble_pairs(__m128i a, __m128i c) {
+    const __m128i low = _mm_set1_epi8(15);
+    const __m128i p = _mm_or_si128(_mm_and_si128(a, low), _mm_slli_epi16(_mm_and_si128(c, low), 4));
+    const __m128i q = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), low), _mm_andnot_si128(low, c));
+    return _mm_unpacklo_epi8(p, q);
+}
+
 // The headers of IQ2_K and IQ3_K: d, the extra flags (bit pairs split, row k's in bytes k and
 // k + 4), 4-bit scales (put_scales_l(): the low or high nibbles of two scale bytes ib and ib + 4
 // make byte 8ib + k or 8ib + 4 + k, i.e. row k's 8 bytes P0 Q0 P1 Q1 … interleaved), and for
@@ -118,15 +128,11 @@ inline __m128i split_pairs4(__m128i x) {
 template <size_t kScales, size_t kOutScales, bool kFifth>
 inline void iqk_header_sse2(const uint8_t* const* rows, uint8_t* out) {
     __m128i sl[4];
-    const __m128i low = _mm_set1_epi8(15);
     for (int k = 0; k < 4; ++k) {
         const uint8_t* b = rows[k];
         std::memcpy(out + 2 * k, b, 2);
-        const __m128i a = _mm_cvtsi32_si128(static_cast<int>(load32(b + kScales)));
-        const __m128i c = _mm_cvtsi32_si128(static_cast<int>(load32(b + kScales + 4)));
-        const __m128i p = _mm_or_si128(_mm_and_si128(a, low), _mm_slli_epi16(_mm_and_si128(c, low), 4));
-        const __m128i q = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), low), _mm_andnot_si128(low, c));
-        sl[k] = _mm_unpacklo_epi8(p, q);
+        sl[k] = scale_nibble_pairs(_mm_cvtsi32_si128(static_cast<int>(load32(b + kScales))),
+                                   _mm_cvtsi32_si128(static_cast<int>(load32(b + kScales + 4))));
     }
     interleave4(sl, out + kOutScales, 8);
     // bytes 2..5 of each row: the extra flags, then (IQ3_K) the fifth scale bits
@@ -146,13 +152,13 @@ __attribute__((target("avx2"))) inline void store_words4x8(__m256i* w, uint8_t* 
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 96), _mm256_permute2x128_si256(w[2], w[3], 0x31));
 }
 
-// 8 eight-byte fields of each of 4 rows (at p[k], 64 bytes) as out[4ib + k] (8-byte units), 256 bytes.
-__attribute__((target("avx2"))) inline void store_qwords4x8(const uint8_t* const* p, uint8_t* out) {
+// 8 eight-byte fields of each of 4 rows (row k's 64 bytes in r[2k], r[2k + 1]) as out[4ib + k]
+// (8-byte units), 256 bytes.
+__attribute__((target("avx2"))) inline void store_qwords4x8(const __m256i* r, uint8_t* out) {
     for (int half = 0; half < 2; ++half) {
-        __m256i r[4];
-        for (int k = 0; k < 4; ++k) r[k] = load256(p[k] + 32 * half);
-        const __m256i t0 = _mm256_unpacklo_epi64(r[0], r[1]), t1 = _mm256_unpackhi_epi64(r[0], r[1]);
-        const __m256i t2 = _mm256_unpacklo_epi64(r[2], r[3]), t3 = _mm256_unpackhi_epi64(r[2], r[3]);
+        const __m256i r0 = r[half], r1 = r[2 + half], r2 = r[4 + half], r3 = r[6 + half];
+        const __m256i t0 = _mm256_unpacklo_epi64(r0, r1), t1 = _mm256_unpackhi_epi64(r0, r1);
+        const __m256i t2 = _mm256_unpacklo_epi64(r2, r3), t3 = _mm256_unpackhi_epi64(r2, r3);
         uint8_t* at = out + 128 * half;
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(at), _mm256_permute2x128_si256(t0, t2, 0x20));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(at + 32), _mm256_permute2x128_si256(t1, t3, 0x20));
