@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <optional>
+#include <string_view>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -50,6 +54,184 @@ const Tensor* Header::find(const std::string& name) const {
     return nullptr;
 }
 
+namespace {
+
+// The header's JSON, checked event by event (nlohmann's SAX interface): no value is ever built,
+// so a lying 100 MB header costs its text and the tensor list, and nesting costs a counter. After
+// the first problem the events are ignored but parsing goes on: a syntax error, if any, is reported.
+class HeaderSax {
+public:
+    using json = nlohmann::json;
+    using Fail = std::function<Error(const std::string&, uint64_t)>;
+
+    HeaderSax(Header& h, Fail fail) : h_(h), fail_(std::move(fail)) {}
+
+    std::optional<Error> problem;
+
+    bool start_object(size_t) {
+        if (problem) return true;
+        if (skip_ > 0) return ++skip_, true;
+        if (at_ == At::Start) return at_ = At::Members, true;
+        if (at_ == At::Value && member_ == "__metadata__") return at_ = At::Metadata, true;
+        if (at_ == At::Value) {
+            t_ = Tensor{};
+            t_.name = member_;
+            seen_ = 0;
+            return at_ = At::Tensor, true;
+        }
+        if (at_ == At::FieldValue && field_ == Field::Other) return skip_ = 1, true;
+        return unexpected();
+    }
+    bool end_object() {
+        if (problem) return true;
+        if (skip_ > 0) return end_skipped();
+        switch (at_) {
+            case At::Members: at_ = At::Done; return true;
+            case At::Metadata:
+                h_.has_metadata = true;
+                at_ = At::Members;
+                return true;
+            case At::Tensor: return end_tensor();
+            default: return true;  // the parser pairs brackets itself
+        }
+    }
+    bool start_array(size_t) {
+        if (problem) return true;
+        if (skip_ > 0) return ++skip_, true;
+        if (at_ == At::FieldValue && field_ == Field::Shape) return at_ = At::Shape, true;
+        if (at_ == At::FieldValue && field_ == Field::Offsets) return at_ = At::Offsets, offsets_ = 0, true;
+        if (at_ == At::FieldValue && field_ == Field::Other) return skip_ = 1, true;
+        return unexpected();
+    }
+    bool end_array() {
+        if (problem) return true;
+        if (skip_ > 0) return end_skipped();
+        if (at_ == At::Offsets && offsets_ != 2) return bad_tensor("data_offsets is not [begin, end]");
+        at_ = At::Tensor;
+        return true;
+    }
+    bool key(std::string& k) {
+        if (problem || skip_ > 0) return true;
+        if (at_ == At::Members) {
+            member_ = k;
+            at_ = At::Value;
+        } else if (at_ == At::Metadata) {
+            meta_key_ = k;
+        } else if (at_ == At::Tensor) {
+            field_ = k == "dtype" ? Field::Dtype : k == "shape" ? Field::Shape : k == "data_offsets" ? Field::Offsets : Field::Other;
+            if (field_ != Field::Other) {
+                const unsigned bit = 1u << static_cast<unsigned>(field_);
+                if (seen_ & bit) return bad_tensor("field '" + k + "' appears twice");
+                seen_ |= bit;
+            }
+            at_ = At::FieldValue;
+        }
+        return true;
+    }
+    bool string(std::string& v) {
+        if (problem || skip_ > 0 || at_ == At::Metadata) return true;
+        if (at_ == At::FieldValue && field_ == Field::Dtype) {
+            auto d = parse_dtype(v);
+            if (!d) return bad_tensor("unknown dtype " + json(v).dump());
+            t_.dtype = *d;
+            at_ = At::Tensor;
+            return true;
+        }
+        return unexpected();
+    }
+    bool number_unsigned(uint64_t v) {
+        if (problem) return true;
+        if (skip_ > 0) return true;
+        if (at_ == At::Shape) {
+            if (t_.shape.size() == 16) return bad_tensor("shape is not an array of at most 16 sizes");
+            t_.shape.push_back(v);
+            return true;
+        }
+        if (at_ == At::Offsets) {
+            if (offsets_ == 2) return bad_tensor("data_offsets is not [begin, end]");
+            (offsets_++ == 0 ? t_.begin : t_.end) = v;
+            return true;
+        }
+        return unexpected();
+    }
+    bool number_integer(int64_t) { return problem || unexpected(); }
+    bool number_float(double, const std::string&) { return problem || unexpected(); }
+    bool boolean(bool) { return problem || unexpected(); }
+    bool null() { return problem || unexpected(); }
+    bool binary(json::binary_t&) { return problem || unexpected(); }
+    bool parse_error(size_t at, const std::string&, const nlohmann::detail::exception& e) {
+        problem = fail_(std::string("header is not valid JSON: ") + e.what(), 8 + std::min<uint64_t>(at, h_.header_len));
+        return false;
+    }
+
+private:
+    enum class At { Start, Members, Value, Metadata, Tensor, FieldValue, Shape, Offsets, Done };
+    enum class Field : unsigned { Dtype, Shape, Offsets, Other };
+
+    bool stop(Error e) {
+        problem = std::move(e);
+        return true;
+    }
+    bool bad_tensor(const std::string& what) { return stop(fail_("tensor '" + t_.name + "': " + what, 8)); }
+    bool bad_metadata() { return stop(fail_("__metadata__ value for '" + meta_key_ + "' is not a string", 8)); }
+    bool end_skipped() {
+        if (--skip_ == 0) at_ = At::Tensor;
+        return true;
+    }
+    bool wrong_field() {
+        switch (field_) {
+            case Field::Dtype: return bad_tensor("dtype is not a string");
+            case Field::Shape: return bad_tensor("shape is not an array of at most 16 sizes");
+            default: return bad_tensor("data_offsets is not [begin, end]");
+        }
+    }
+    // A value the grammar above does not take where it stands (a field nobody reads takes any).
+    bool unexpected() {
+        if (skip_ > 0) return true;
+        switch (at_) {
+            case At::Start: return stop(fail_("header is not a JSON object", 8));
+            case At::Value:
+                if (member_ == "__metadata__") return stop(fail_("__metadata__ is not an object", 8));
+                t_.name = member_;
+                return bad_tensor("needs dtype, shape and data_offsets");
+            case At::Metadata: return bad_metadata();
+            case At::FieldValue:
+                if (field_ == Field::Other) return at_ = At::Tensor, true;
+                return wrong_field();
+            case At::Shape: return bad_tensor("shape holds something other than a non-negative integer");
+            default: return bad_tensor("data_offsets is not [begin, end]");
+        }
+    }
+    bool end_tensor() {
+        if (seen_ != 7u) return bad_tensor("needs dtype, shape and data_offsets");
+        unsigned __int128 bits = dtype_bits(t_.dtype);
+        for (uint64_t s : t_.shape) {
+            bits *= s;
+            if (bits > (static_cast<unsigned __int128>(1) << 66)) return bad_tensor("shape's byte size overflows");
+        }
+        if (t_.end < t_.begin) return bad_tensor("data_offsets end before they begin");
+        if (bits % 8 != 0) return bad_tensor("size in bits is not a whole number of bytes");
+        if (static_cast<uint64_t>(bits / 8) != t_.end - t_.begin)
+            return bad_tensor("shape × dtype is " + std::to_string(static_cast<uint64_t>(bits / 8)) +
+                              " bytes but data_offsets span " + std::to_string(t_.end - t_.begin));
+        h_.tensors.push_back(std::move(t_));
+        at_ = At::Members;
+        return true;
+    }
+
+    Header& h_;
+    Fail fail_;
+    At at_ = At::Start;
+    std::string member_, meta_key_;
+    Tensor t_;
+    Field field_ = Field::Other;
+    unsigned seen_ = 0;   // bit per Field met in this tensor
+    unsigned offsets_ = 0;
+    size_t skip_ = 0;     // depth inside a field nobody reads
+};
+
+}  // namespace
+
 Result<Header> read_header(const ByteReader& in) {
     auto fail = [&](const std::string& what, uint64_t at) {
         return make_error(EINVAL, in.name() + ": offset " + std::to_string(at) + ": " + what, at);
@@ -62,89 +244,27 @@ Result<Header> read_header(const ByteReader& in) {
         return fail("header length " + std::to_string(h.header_len) + " runs past the end of the file (" +
                         std::to_string(in.size()) + " bytes; truncated?)", 0);
     h.data_offset = 8 + h.header_len;
-    std::string text(h.header_len, '\0');
-    WFS_TRY(in.read(8, h.header_len, text.data()));
-
-    // Each top-level member is checked as soon as it is parsed and then dropped, so memory stays
-    // at one tensor's entry plus the results (a DOM of a lying 100 MB header would take ~1 GB).
-    std::string key;
-    std::optional<Error> problem;
-    auto member = [&](const std::string& name, const nlohmann::json& v) -> Status {
-        if (name == "__metadata__") {
-            if (!v.is_object()) return fail("__metadata__ is not an object", 8);
-            for (auto m = v.begin(); m != v.end(); ++m)
-                if (!m.value().is_string()) return fail("__metadata__ value for '" + m.key() + "' is not a string", 8);
-            h.has_metadata = true;
-            return {};
-        }
-        auto bad = [&](const std::string& what) { return fail("tensor '" + name + "': " + what, 8); };
-        if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
-            return bad("needs dtype, shape and data_offsets");
-        Tensor t;
-        t.name = name;
-        if (!v["dtype"].is_string()) return bad("dtype is not a string");
-        auto d = parse_dtype(v["dtype"].get<std::string>());
-        if (!d) return bad("unknown dtype " + v["dtype"].dump());
-        t.dtype = *d;
-        if (!v["shape"].is_array() || v["shape"].size() > 16) return bad("shape is not an array of at most 16 sizes");
-        unsigned __int128 bits = dtype_bits(t.dtype);
-        for (const auto& s : v["shape"]) {
-            if (!s.is_number_unsigned()) return bad("shape holds something other than a non-negative integer");
-            t.shape.push_back(s.get<uint64_t>());
-            bits *= t.shape.back();
-            if (bits > (static_cast<unsigned __int128>(1) << 66)) return bad("shape's byte size overflows");
-        }
-        const auto& off = v["data_offsets"];
-        if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
-            return bad("data_offsets is not [begin, end]");
-        t.begin = off[0].get<uint64_t>();
-        t.end = off[1].get<uint64_t>();
-        if (t.end < t.begin) return bad("data_offsets end before they begin");
-        if (bits % 8 != 0) return bad("size in bits is not a whole number of bytes");
-        if (static_cast<uint64_t>(bits / 8) != t.end - t.begin)
-            return bad("shape × dtype is " + std::to_string(static_cast<uint64_t>(bits / 8)) + " bytes but data_offsets span " +
-                       std::to_string(t.end - t.begin));
-        h.tensors.push_back(std::move(t));
-        return {};
-    };
-    using Event = nlohmann::json::parse_event_t;
-    auto on_event = [&](int depth, Event ev, nlohmann::json& parsed) -> bool {
-        if (problem) return false;
-        if (depth == 0 && ev == Event::array_start) problem = fail("header is not a JSON object", 8);
-        if (depth != 1) return true;
-        if (ev == Event::key) {
-            key = parsed.get<std::string>();
-            return true;
-        }
-        if (ev == Event::object_end || ev == Event::array_end || ev == Event::value) {
-            Status st = member(key, parsed);
-            if (!st) problem = st.error();
-            return false;  // dropped from the DOM
-        }
-        return true;
-    };
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(text, on_event, true, false);
-    } catch (const nlohmann::json::parse_error& e) {
-        return fail(std::string("header is not valid JSON: ") + e.what(), 8 + std::min<uint64_t>(e.byte, h.header_len));
-    } catch (const nlohmann::json::exception& e) {  // e.g. a number out of range
-        return fail(std::string("header is not usable JSON: ") + e.what(), 8);
-    }
-    if (problem) return *problem;
-    if (!j.is_object()) return fail("header is not a JSON object", 8);
-    std::string().swap(text);  // the text is done with: lower the peak for what follows
     {
-        std::vector<const std::string*> by_name;
-        by_name.reserve(h.tensors.size());
-        for (const auto& t : h.tensors) by_name.push_back(&t.name);
-        std::sort(by_name.begin(), by_name.end(), [](auto* a, auto* b) { return *a < *b; });
-        for (size_t i = 1; i < by_name.size(); ++i)
-            if (*by_name[i] == *by_name[i - 1]) return fail("tensor '" + *by_name[i] + "': appears twice", 8);
+        auto text = std::make_unique_for_overwrite<char[]>(h.header_len);  // up to 100 MB: not zeroed first
+        WFS_TRY(in.read(8, h.header_len, text.get()));
+        HeaderSax sax(h, fail);
+        bool ok = false;
+        try {
+            ok = nlohmann::json::sax_parse(text.get(), text.get() + h.header_len, &sax);
+        } catch (const nlohmann::json::exception& e) {
+            return fail(std::string("header is not usable JSON: ") + e.what(), 8);
+        }
+        if (sax.problem) return *sax.problem;
+        if (!ok) return fail("header is not valid JSON", 8);
     }
-    std::sort(h.tensors.begin(), h.tensors.end(), [](const Tensor& a, const Tensor& b) {
-        return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-    });
+    {
+        std::unordered_set<std::string_view> names(h.tensors.size());
+        for (const auto& t : h.tensors)
+            if (!names.insert(t.name).second) return fail("tensor '" + t.name + "': appears twice", 8);
+    }
+    auto in_data_order = [](const Tensor& a, const Tensor& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; };
+    if (!std::is_sorted(h.tensors.begin(), h.tensors.end(), in_data_order))  // save_file writes them in order
+        std::sort(h.tensors.begin(), h.tensors.end(), in_data_order);
     uint64_t expect = 0;
     for (const auto& t : h.tensors) {
         if (t.begin != expect)

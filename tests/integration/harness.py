@@ -9,6 +9,9 @@ import time
 
 WEIGHTFS = os.environ.get("WEIGHTFS", "")
 DATA = os.environ.get("WEIGHTFS_TEST_DATA", "")
+# How much slower than a release build the daemon under test is (a sanitizer build: 5): deadlines
+# for starting and stopping are multiplied by it, never the numbers a test asserts.
+SLOWDOWN = float(os.environ.get("WEIGHTFS_SLOWDOWN", "1"))
 
 
 def mounted(mnt):
@@ -30,6 +33,7 @@ def count_mounts(mnt):
 
 
 def wait_mounted(mnt, proc=None, timeout=20):
+    timeout *= SLOWDOWN
     deadline = time.time() + timeout
     while time.time() < deadline:
         if mounted(mnt):
@@ -69,6 +73,7 @@ class Mount:
         os.mkdir(self.mnt)
         self.log_path = os.path.join(self.dir, "daemon.log")
         self.proc = None
+        self.started = False
 
     def __enter__(self):
         args = [self.exe, self.source, self.mnt, "-f"] + (["-o", self.options] if self.options else []) + self.extra_args
@@ -76,9 +81,13 @@ class Mount:
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         try:
             wait_mounted(self.mnt, self.proc)
-        except Exception:
-            self.__exit__(None, None, None)
-            raise
+            self.started = True
+        except AssertionError as e:
+            self.stop()
+            self.log.close()
+            log = self.log_text()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise AssertionError(f"{e}; the daemon's log:\n{log}") from None
         return self
 
     def path(self, rel):
@@ -94,10 +103,12 @@ class Mount:
             return None
         if sig is not None:
             self.proc.send_signal(sig)
-        else:
+        elif self.started:
             unmount(self.mnt)
+        else:  # it never mounted in time: it may do so any moment, or never, so ask it to stop
+            self.proc.send_signal(signal.SIGTERM)
         try:
-            rc = self.proc.wait(timeout=20)
+            rc = self.proc.wait(timeout=20 * SLOWDOWN)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             rc = self.proc.wait()

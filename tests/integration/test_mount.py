@@ -22,7 +22,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import DATA, WEIGHTFS, Mount, count_mounts, meminfo, mounted, status, unmount, wait_mounted  # noqa: E402
+from harness import DATA, SLOWDOWN, WEIGHTFS, Mount, count_mounts, meminfo, mounted, status, unmount, wait_mounted  # noqa: E402
 
 SPLIT = os.path.join(DATA, "gguf", "split")
 
@@ -1461,7 +1461,7 @@ def daemon_pids(mnt):
 
 
 def wait_gone(pid, timeout=20):
-    deadline = time.time() + timeout
+    deadline = time.time() + timeout * SLOWDOWN
     while time.time() < deadline:
         if not os.path.exists(f"/proc/{pid}"):
             return

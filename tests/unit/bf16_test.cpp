@@ -229,6 +229,19 @@ TEST(Safetensors, WriterMatchesTheReferenceExample) {
 
 TEST(Safetensors, ReaderRefusesLiesWithTheOffset) {
     EXPECT_TRUE(parse_st(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8).ok());
+    {  // fields nobody reads are skipped whatever they hold (the Rust reader ignores them too)
+        auto r = parse_st(R"({"__metadata__":{"format":"pt"},"b":{"x":{"y":[1,{"z":null}]},"data_offsets":[8,9],)"
+                          R"("shape":[],"dtype":"U8","w":-1.5},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 9);
+        ASSERT_TRUE(r.ok()) << r.error().message;
+        EXPECT_TRUE(r->has_metadata);
+        ASSERT_EQ(r->tensors.size(), 2u);
+        EXPECT_EQ(r->tensors[0].name, "a");  // data order
+        EXPECT_EQ(r->tensors[1].name, "b");
+        EXPECT_EQ(r->tensors[1].begin, 8u);
+        EXPECT_TRUE(r->tensors[1].shape.empty());
+        EXPECT_EQ(r->tensors[0].shape, std::vector<uint64_t>{2});
+        EXPECT_EQ(r->tensors[0].dtype, st::Dtype::F32);
+    }
     struct Case { std::string json; size_t data; const char* expect; };
     for (auto& c : std::vector<Case>{
              {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 7, "truncated"},
@@ -244,6 +257,21 @@ TEST(Safetensors, ReaderRefusesLiesWithTheOffset) {
              {R"([1,2])", 8, "not a JSON object"},
              {R"({"__metadata__":{"k":1}})", 0, "not a string"},
              {std::string(200, '[') + std::string(200, ']'), 0, "not a JSON object"},
+             {"7", 0, "not a JSON object"},
+             {R"({"__metadata__":[]})", 0, "__metadata__ is not an object"},
+             {R"({"__metadata__":{"k":{"x":"y"}}})", 0, "value for 'k' is not a string"},
+             {R"({"a":[{"dtype":"F32","shape":[2],"data_offsets":[0,8]}]})", 8, "tensor 'a': needs dtype"},
+             {R"({"a":{"dtype":"F32","dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8, "field 'dtype' appears twice"},
+             {R"({"a":{"dtype":["F32"],"shape":[2],"data_offsets":[0,8]}})", 8, "dtype is not a string"},
+             {R"({"a":{"dtype":"F32","shape":2,"data_offsets":[0,8]}})", 8, "shape is not an array"},
+             {R"({"a":{"dtype":"F32","shape":[[2]],"data_offsets":[0,8]}})", 8, "non-negative integer"},
+             {R"({"a":{"dtype":"F32","shape":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,2],"data_offsets":[0,8]}})", 8, "at most 16"},
+             {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8,8]}})", 8, "data_offsets is not [begin, end]"},
+             {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", 8, "data_offsets is not [begin, end]"},
+             {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", 8, "end before they begin"},
+             {R"({"a":{"dtype":"F4","shape":[3],"data_offsets":[0,1]}})", 1, "whole number of bytes"},
+             {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 16, "'a': appears twice"},
+             {R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}} x)", 8, "not valid JSON"},
          }) {
         auto r = parse_st(c.json, c.data);
         ASSERT_FALSE(r.ok()) << c.json;
