@@ -8,7 +8,8 @@ namespace wfs::repack::simd {
 
 GroupKernel find(const Layout& layout, bool allow_avx2) {
 #if defined(__x86_64__)
-    const bool avx2 = allow_avx2 && __builtin_cpu_supports("avx2");
+    // "AVX2" forms may also use F16C, which every AVX2 CPU has (both are x86-64-v3).
+    const bool avx2 = allow_avx2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
     for (auto family : {find_words, find_nibbles, find_bits, find_grids})
         if (GroupKernel kernel = family(layout, avx2)) return kernel;
 #else

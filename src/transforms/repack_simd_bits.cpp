@@ -45,11 +45,6 @@ void bits3_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
 // byte i the fields j of bytes i, i+4, i+8, i+12 at 2t. The bytes i + 4t are gathered into word
 // i, the fields transposed in each word (field j of byte t, bit 8t + 2j, to 8j + 2t: two delta
 // swaps), and the bytes gathered back.
-// Bytes i + 4t to 4i + t in each lane (a 4×4 byte transpose; its own inverse).
-__attribute__((target("avx2"))) inline __m256i gather_stride4(__m256i x) {
-    return _mm256_shuffle_epi8(x, _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,  //
-                                                   0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
-}
 __attribute__((target("avx2"))) inline __m256i fields2_transpose(__m256i x) {
     x = gather_stride4(x);
     x = delta_swap(x, 12, 0x0000F0F0u);
@@ -69,8 +64,7 @@ __attribute__((target("avx2"))) inline void fields2_rows(const uint8_t* const* r
 // lane 1 the 16 values after): with the bytes i, i+4, i+8, i+12 gathered into word i, that is a
 // 4×4 transpose of 2-bit fields in each word (two delta swaps), then word j of the 4 rows side by
 // side. The third bits (bit ib of 32 qh bytes for sub-block ib; output byte i of row k: values
-// i, i+4, …, i+28) are an 8×8 bit transpose: with the bytes ordered 8i + s (value i + 4s),
-// movemask of the bytes shifted up 7 - ib is sub-block ib's 4 output bytes.
+// i, i+4, …, i+28) are bit_planes4() in natural order.
 __attribute__((target("avx2"))) inline void bits2_avx2(const uint8_t* const* rows, size_t at, uint8_t* qs) {
     for (int h = 0; h < 2; ++h) {
         __m256i v[4];
@@ -79,16 +73,6 @@ __attribute__((target("avx2"))) inline void bits2_avx2(const uint8_t* const* row
     }
 }
 
-__attribute__((target("avx2"))) inline void bits3_avx2(const uint8_t* const* rows, size_t at, uint8_t* qh) {
-    const __m256i interleave = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    for (int k = 0; k < 4; ++k) {
-        __m256i x = _mm256_permutevar8x32_epi32(gather_stride4(load256(rows[k] + at)), interleave);
-        for (int ib = 7; ib >= 0; --ib, x = _mm256_add_epi8(x, x)) {
-            const uint32_t m = static_cast<uint32_t>(_mm256_movemask_epi8(x));
-            std::memcpy(qh + 16 * ib + 4 * k, &m, 4);
-        }
-    }
-}
 
 // Q2_K's header: d, dmin, and scale j of row k at byte 4j + k.
 inline void q2k_header_sse2(const uint8_t* const* rows, uint8_t* out) {
@@ -123,7 +107,7 @@ __attribute__((target("avx2"))) void bits23_avx2(const uint8_t* src, uint8_t* ds
         prefetch_rows(rows, kBlock);
         Header(rows, dst);
         bits2_avx2(rows, kQs, dst + kOutQs);
-        if constexpr (kQh >= 0) bits3_avx2(rows, kQh, dst + kOutQh);
+        if constexpr (kQh >= 0) bit_planes4<0x76543210u>(rows, kQh, dst + kOutQh);
     }
 }
 

@@ -205,7 +205,6 @@ __attribute__((target("avx2"))) inline __m256i nibble_pairs(const uint8_t* p) {
 template <bool Q5>
 __attribute__((target("avx2"))) void q4k_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     constexpr size_t block = Q5 ? 176 : 144, quants = Q5 ? 48 : 16;
-    const __m256i one = _mm256_set1_epi8(1);
     for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
         const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
         prefetch_rows(rows, block);
@@ -218,17 +217,7 @@ __attribute__((target("avx2"))) void q4k_avx2(const uint8_t* src, uint8_t* dst, 
             transpose4(v[0], v[1], v[2], v[3]);
             for (int p = 0; p < 4; ++p) store_lanes(qs + 64 * (2 * c) + 16 * p, qs + 64 * (2 * c + 1) + 16 * p, v[p]);
         }
-        if (Q5) {
-            __m256i q[4];
-            for (int k = 0; k < 4; ++k) q[k] = load256(rows[k] + 16);
-            for (int ib = 0; ib < 8; ++ib) {
-                __m256i g[4];
-                for (int k = 0; k < 4; ++k) g[k] = fold_words256<8, 4>(_mm256_and_si256(_mm256_srli_epi16(q[k], ib), one), 1);
-                const __m256i w = word0s256(g);
-                _mm_storeu_si128(reinterpret_cast<__m128i*>(qh + 16 * ib),
-                                 _mm_or_si128(_mm256_castsi256_si128(w), _mm_slli_epi16(_mm256_extracti128_si256(w, 1), 4)));
-            }
-        }
+        if (Q5) bit_planes4<0x75643120u>(rows, 16, qh);
     }
 }
 
@@ -323,6 +312,52 @@ void small4_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) 
     }
 }
 
+// small4_sse2() with AVX2: blocks b and b + 1 of each row in the two lanes of one register, so
+// every move above does two blocks; an odd last block through the SSE2 kernel.
+template <size_t kQh>
+__attribute__((target("avx2"))) void small4_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
+    constexpr size_t block = 18 + kQh, out_qs = 8 + 4 * kQh, out_block = 4 * block;
+    const __m256i low = _mm256_set1_epi8(15);
+    size_t b = 0;
+    for (; b + 2 <= nb; b += 2, src += 2 * block, dst += 2 * out_block) {
+        const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
+        prefetch_rows(rows, 2 * block);
+        __m256i v[4];
+        for (int k = 0; k < 4; ++k) {
+            std::memcpy(dst + 2 * k, rows[k], 2);
+            std::memcpy(dst + out_block + 2 * k, rows[k] + block, 2);
+            const __m256i q = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(rows[k] + block + 2 + kQh),
+                                                  reinterpret_cast<const __m128i*>(rows[k] + 2 + kQh));
+            __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_srli_si256(lo, 8), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_srli_si256(hi, 8), 4));
+            v[k] = _mm256_unpacklo_epi32(lo, hi);
+        }
+        transpose4(v[0], v[1], v[2], v[3]);
+        for (int p = 0; p < 4; ++p) store_lanes(dst + out_qs + 16 * p, dst + out_block + out_qs + 16 * p, v[p]);
+        if constexpr (kQh == 4) {  // the 4 rows' qh words of block b, then of b + 1
+            __m256i h = _mm256_setr_epi32(static_cast<int>(load32(rows[0] + 2)), static_cast<int>(load32(rows[1] + 2)),
+                                          static_cast<int>(load32(rows[2] + 2)), static_cast<int>(load32(rows[3] + 2)),
+                                          static_cast<int>(load32(rows[0] + block + 2)), static_cast<int>(load32(rows[1] + block + 2)),
+                                          static_cast<int>(load32(rows[2] + block + 2)), static_cast<int>(load32(rows[3] + block + 2)));
+            h = delta_swap(h, 14, 0x0000CCCCu);
+            h = delta_swap(h, 7, 0x00AA00AAu);
+            h = delta_swap(h, 3, 0x0A0A0A0Au);
+            store_lanes(dst + 8, dst + out_block + 8, delta_swap(h, 1, 0x22222222u));
+        } else if constexpr (kQh == 8) {  // rows 0, 1 and rows 2, 3 of both blocks; halves m 16 bytes apart
+            __m256 qh2[2];
+            for (int k = 0; k < 4; k += 2)
+                qh2[k / 2] = _mm256_castsi256_ps(delta_swap64(
+                    _mm256_setr_epi64x(static_cast<long long>(load64(rows[k] + 2)), static_cast<long long>(load64(rows[k + 1] + 2)),
+                                       static_cast<long long>(load64(rows[k] + block + 2)), static_cast<long long>(load64(rows[k + 1] + block + 2))),
+                    30, 0xCCCCCCCCull));
+            store_lanes(dst + 8, dst + out_block + 8, _mm256_castps_si256(_mm256_shuffle_ps(qh2[0], qh2[1], _MM_SHUFFLE(2, 0, 2, 0))));
+            store_lanes(dst + 24, dst + out_block + 24, _mm256_castps_si256(_mm256_shuffle_ps(qh2[0], qh2[1], _MM_SHUFFLE(3, 1, 3, 1))));
+        }
+    }
+    if (b < nb) small4_sse2<kQh>(src, dst, row_bytes, 1);
+}
+
 // IQ4_K, IQ5_K, IQ4_KS, IQ5_KS with AVX2. Their 4-bit values pair up into output nibbles as
 // Q4_K's do (gather_nib4), from two source layouts: IQ5's are Q5_K's (low nibbles of 32 bytes
 // for sub-block 2c, high ones for 2c + 1: nibble_pairs), IQ4's keep value j in the low and j + 16
@@ -334,7 +369,7 @@ void small4_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) 
 template <bool Q5, bool KS>
 __attribute__((target("avx2"))) void iqk45_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     constexpr size_t block = (KS ? 8 : 16) + 128 + (Q5 ? 32 : 0), quants = KS ? 8 : 16, header = KS ? 32 : 64;
-    const __m256i low = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
+    const __m256i low = _mm256_set1_epi8(15);
     for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
         const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
         prefetch_rows(rows, block);
@@ -362,21 +397,7 @@ __attribute__((target("avx2"))) void iqk45_avx2(const uint8_t* src, uint8_t* dst
             transpose4(v[0], v[1], v[2], v[3]);
             for (int p = 0; p < 4; ++p) store_lanes(qs + 64 * (2 * c) + 16 * p, qs + 64 * (2 * c + 1) + 16 * p, v[p]);
         }
-        if (Q5) {
-            uint8_t* qh = qs + 512;
-            const __m128i keep = _mm_set1_epi8(static_cast<char>(0xC3)), down = _mm_set1_epi8(0x0C), up = _mm_set1_epi8(0x30);
-            __m256i q[4];
-            for (int k = 0; k < 4; ++k) q[k] = load256(rows[k] + quants + 128);
-            for (int ib = 0; ib < 8; ++ib) {
-                __m256i g[4];
-                for (int k = 0; k < 4; ++k) g[k] = fold_words256<8, 4>(_mm256_and_si256(_mm256_srli_epi16(q[k], ib), one), 1);
-                const __m256i w = word0s256(g);
-                const __m128i x = _mm_or_si128(_mm256_castsi256_si128(w), _mm_slli_epi16(_mm256_extracti128_si256(w, 1), 4));
-                const __m128i y = _mm_or_si128(_mm_and_si128(x, keep),
-                                               _mm_or_si128(_mm_and_si128(_mm_srli_epi16(x, 2), down), _mm_and_si128(_mm_slli_epi16(x, 2), up)));
-                _mm_storeu_si128(reinterpret_cast<__m128i*>(qh + 16 * ib), y);
-            }
-        }
+        if (Q5) bit_planes4<0x75316420u>(rows, quants + 128, qs + 512);
     }
 }
 
@@ -424,9 +445,9 @@ GroupKernel find_nibbles(const Layout& layout, bool avx2) {
         case Kind::IQ5K: return avx2 ? iqk45_avx2<true, false> : nullptr;
         case Kind::IQ4KS: return avx2 ? iqk45_avx2<false, true> : nullptr;
         case Kind::IQ5KS: return avx2 ? iqk45_avx2<true, true> : nullptr;
-        case Kind::IQ4NL: return small4_sse2<0>;
-        case Kind::Q50: return small4_sse2<4>;
-        case Kind::Q60: return small4_sse2<8>;
+        case Kind::IQ4NL: return avx2 ? small4_avx2<0> : small4_sse2<0>;
+        case Kind::Q50: return avx2 ? small4_avx2<4> : small4_sse2<4>;
+        case Kind::Q60: return avx2 ? small4_avx2<8> : small4_sse2<8>;
         default: break;
     }
     return nullptr;

@@ -97,6 +97,11 @@ inline uint32_t load32(const uint8_t* p) {
     std::memcpy(&v, p, 4);
     return v;
 }
+inline uint64_t load64(const uint8_t* p) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
 
 // Four rows' 16-bit words (the low halves of x's 32-bit lanes): each word's even bits as one byte
 // and its odd bits as another (split_bit_pairs() of repack.cpp), as the 8 bytes even0..even3,
@@ -195,6 +200,41 @@ inline __m128i delta_swap64(__m128i x) {
 __attribute__((target("avx2"))) inline __m256i delta_swap(__m256i x, int d, uint32_t mask) {
     const __m256i t = _mm256_and_si256(_mm256_xor_si256(_mm256_srl_epi32(x, _mm_cvtsi32_si128(d)), x), _mm256_set1_epi32(static_cast<int>(mask)));
     return _mm256_xor_si256(x, _mm256_xor_si256(t, _mm256_sll_epi32(t, _mm_cvtsi32_si128(d))));
+}
+
+// Bytes i + 4t to 4i + t in each lane (a 4×4 byte transpose; its own inverse).
+__attribute__((target("avx2"))) inline __m256i gather_stride4(__m256i x) {
+    return _mm256_shuffle_epi8(x, _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,  //
+                                                   0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+}
+
+// The 8 bit planes of 32 bytes per row (bit ib of byte v: sub-block ib's bit of value v) as the
+// R-block's: plane ib of row k at out + 16ib + 4k, its byte i holding values i + 4s in the
+// order s = Order's nibbles, lowest first (Q3_K's third bits: 0..7; Q5_K's fifth bits
+// 0 2 1 3 4 6 5 7; IQ5_K's 0 2 4 6 1 3 5 7). An 8×8 bit transpose: the bytes ordered 8i + t
+// (value i + 4s(t)), movemask of the bytes shifted up 7 - ib is plane ib's 4 bytes.
+template <uint32_t Order>
+__attribute__((target("avx2"))) inline void bit_planes4(const uint8_t* const* rows, size_t at, uint8_t* out) {
+    constexpr auto o = [](int t) { return static_cast<char>((Order >> (4 * t)) & 15); };
+    const __m256i interleave = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    const __m256i order = _mm256_setr_epi8(o(0), o(1), o(2), o(3), o(4), o(5), o(6), o(7),  //
+                                           8 + o(0), 8 + o(1), 8 + o(2), 8 + o(3), 8 + o(4), 8 + o(5), 8 + o(6), 8 + o(7),
+                                           o(0), o(1), o(2), o(3), o(4), o(5), o(6), o(7),  //
+                                           8 + o(0), 8 + o(1), 8 + o(2), 8 + o(3), 8 + o(4), 8 + o(5), 8 + o(6), 8 + o(7));
+    for (int k = 0; k < 4; ++k) {
+        __m256i x = _mm256_permutevar8x32_epi32(gather_stride4(load256(rows[k] + at)), interleave);  // byte 8i + s: value i + 4s
+        if constexpr (Order != 0x76543210u) x = _mm256_shuffle_epi8(x, order);
+        for (int ib = 7; ib >= 0; --ib, x = _mm256_add_epi8(x, x)) {
+            const uint32_t m = static_cast<uint32_t>(_mm256_movemask_epi8(x));
+            std::memcpy(out + 16 * ib + 4 * k, &m, 4);
+        }
+    }
+}
+
+// The same in four 64-bit lanes.
+__attribute__((target("avx2"))) inline __m256i delta_swap64(__m256i x, int d, uint64_t mask) {
+    const __m256i t = _mm256_and_si256(_mm256_xor_si256(_mm256_srl_epi64(x, _mm_cvtsi32_si128(d)), x), _mm256_set1_epi64x(static_cast<long long>(mask)));
+    return _mm256_xor_si256(x, _mm256_xor_si256(t, _mm256_sll_epi64(t, _mm_cvtsi32_si128(d))));
 }
 
 #endif  // __x86_64__

@@ -90,30 +90,26 @@ __attribute__((target("avx2"))) void q16_avx2(const uint8_t* src, uint8_t* dst, 
 
 // BF16/F16 → BF16_R16: 16 rows' 32-bit pairs, pair b of rows 0..15 side by side (64 bytes per
 // pair). Eight pairs of each row per step, two 8×8 transposes of 32-bit words.
-// F16 is widened as r_bf16() does it, exactly, then truncated: normal values re-biased
-// ((h & 0x7FFF) << 13 plus 112 in the exponent), Inf/NaN with their payload as is, subnormals
-// as the float m · 2^-24 (int-to-float conversion and a power-of-two multiply, both exact).
-__attribute__((target("avx2"))) inline __m256i f16_to_bf16_8(__m128i h8) {
-    const __m256i h = _mm256_cvtepu16_epi32(h8), a = _mm256_and_si256(h, _mm256_set1_epi32(0x7FFF));
-    const __m256i e = _mm256_srli_epi32(a, 10), wide = _mm256_slli_epi32(a, 13);
-    const __m256i normal = _mm256_add_epi32(wide, _mm256_set1_epi32(112 << 23));
-    const __m256i special = _mm256_or_si256(wide, _mm256_set1_epi32(0x7F800000));
-    const __m256i tiny = _mm256_castps_si256(_mm256_mul_ps(_mm256_cvtepi32_ps(a), _mm256_set1_ps(0x1p-24f)));
-    __m256i f = _mm256_blendv_epi8(normal, special, _mm256_cmpeq_epi32(e, _mm256_set1_epi32(31)));
-    f = _mm256_blendv_epi8(f, tiny, _mm256_cmpeq_epi32(e, _mm256_setzero_si256()));
-    f = _mm256_or_si256(f, _mm256_slli_epi32(_mm256_and_si256(h, _mm256_set1_epi32(0x8000)), 16));
-    return _mm256_srli_epi32(f, 16);
+// F16 is widened as r_bf16() does it, exactly, then truncated: F16C's conversion is exact for
+// every finite half (subnormals included), and Inf/NaN are rebuilt from the half's bits, because
+// the hardware sets a signalling NaN's quiet bit where r_bf16() keeps the payload as it is.
+__attribute__((target("avx2,f16c"))) inline __m256i f16_to_bf16_16(__m256i h) {
+    const __m256i lo = _mm256_srli_epi32(_mm256_castps_si256(_mm256_cvtph_ps(_mm256_castsi256_si128(h))), 16);
+    const __m256i hi = _mm256_srli_epi32(_mm256_castps_si256(_mm256_cvtph_ps(_mm256_extracti128_si256(h, 1))), 16);
+    const __m256i finite = _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xD8);  // packus works lane by lane
+    const __m256i exp = _mm256_set1_epi16(0x7C00);
+    const __m256i special = _mm256_or_si256(_mm256_and_si256(h, _mm256_set1_epi16(static_cast<short>(0x8000))),
+                                            _mm256_or_si256(_mm256_set1_epi16(0x7F80), _mm256_and_si256(_mm256_srli_epi16(h, 3), _mm256_set1_epi16(0x7F))));
+    return _mm256_blendv_epi8(finite, special, _mm256_cmpeq_epi16(_mm256_and_si256(h, exp), exp));
 }
 template <bool F16>
-__attribute__((target("avx2"))) inline __m256i pairs8(const uint8_t* p) {
+__attribute__((target("avx2,f16c"))) inline __m256i pairs8(const uint8_t* p) {
     const __m256i v = load256(p);
-    if (!F16) return v;
-    const __m256i packed = _mm256_packus_epi32(f16_to_bf16_8(_mm256_castsi256_si128(v)), f16_to_bf16_8(_mm256_extracti128_si256(v, 1)));
-    return _mm256_permute4x64_epi64(packed, 0xD8);  // packus works lane by lane
+    return F16 ? f16_to_bf16_16(v) : v;
 }
 // Pairs j..j+7 of the 16 rows at p[k] to out (8 × 64 bytes).
 template <bool F16>
-__attribute__((target("avx2"))) inline void r16_step(const uint8_t* const* p, uint8_t* out) {
+__attribute__((target("avx2,f16c"))) inline void r16_step(const uint8_t* const* p, uint8_t* out) {
     for (int half = 0; half < 2; ++half) {  // rows 0..7, then 8..15
         __m256i r[8];
         for (int k = 0; k < 8; ++k) r[k] = pairs8<F16>(p[8 * half + k]);
@@ -122,7 +118,7 @@ __attribute__((target("avx2"))) inline void r16_step(const uint8_t* const* p, ui
     }
 }
 template <bool F16>
-__attribute__((target("avx2"))) void bf16r16_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
+__attribute__((target("avx2,f16c"))) void bf16r16_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     const uint8_t* p[16];
     size_t j = 0;
     for (; j + 8 <= nb; j += 8, dst += 8 * 64) {
