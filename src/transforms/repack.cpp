@@ -695,7 +695,8 @@ const char* kernel_isa(const Entry& e) {
 
 void repack_groups(const Entry& e, const uint8_t* in, uint8_t* out, size_t row_bytes, size_t groups, Kernel kernel) {
     const size_t nb = (row_bytes - e.row_meta) / e.block_bytes, group = row_bytes * e.rows;
-    const auto fast = kernel != Kernel::Scalar ? simd::find(e.simd, kernel == Kernel::Best) : nullptr;
+    const auto fast = kernel == Kernel::Scalar ? nullptr
+                      : simd::find(e.simd, kernel == Kernel::Best ? simd::Isa::Avx512 : kernel == Kernel::Avx2 ? simd::Isa::Avx2 : simd::Isa::Sse2);
     std::array<const uint8_t*, 16> rows{};
     for (size_t g = 0; g < groups; ++g) {
         const uint8_t* src = in + g * group;

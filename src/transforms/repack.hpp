@@ -26,9 +26,10 @@ struct Entry {
     unsigned row_meta = 0;
 };
 
-// Best: the widest vectorized kernel this CPU runs; Sse2: the baseline vectorized one even where
-// AVX2 is there (so the tests hold both to the scalar reference); Scalar: the reference.
-enum class Kernel { Best, Sse2, Scalar };
+// Best: the widest vectorized kernel this CPU runs; Avx2, Sse2: the best at most at that level
+// even where a wider one is there (so the tests hold every form to the scalar reference);
+// Scalar: the reference.
+enum class Kernel { Best, Avx2, Sse2, Scalar };
 
 // The repack table entry for a source type; BF16/F16 only when `bf16` is set (ik builds them
 // only with __AVX512BF16__). nullptr when the type is not repacked.
@@ -44,7 +45,7 @@ unsigned unimplemented_rows(int32_t src_type);
 // with the vectorized kernel where the type has one (Kernel::Scalar forces the reference path).
 void repack_groups(const Entry& e, const uint8_t* in, uint8_t* out, size_t row_bytes, size_t groups,
                    Kernel kernel = Kernel::Best);
-// Which kernel Kernel::Best runs for this type: "avx2", "sse2" or "scalar".
+// Which kernel Kernel::Best runs for this type: "avx512", "avx2", "sse2" or "scalar".
 const char* kernel_isa(const Entry& e);
 
 // general.file_type after repacking (llama-quantize's repacked_ftype()); unchanged when not mapped.

@@ -1,29 +1,45 @@
 #include "transforms/repack_simd.hpp"
 
+#include <algorithm>
 #include <initializer_list>
 
 #include "transforms/repack_simd_ops.hpp"
 
 namespace wfs::repack::simd {
 
-GroupKernel find(const Layout& layout, bool allow_avx2) {
+namespace {
 #if defined(__x86_64__)
-    // "AVX2" forms may also use F16C, which every AVX2 CPU has (both are x86-64-v3).
-    const bool avx2 = allow_avx2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+Isa cpu_isa() {
+    static const Isa level = [] {
+        __builtin_cpu_init();
+        if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("f16c")) return Isa::Sse2;
+        const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("gfni");
+        return avx512 ? Isa::Avx512 : Isa::Avx2;
+    }();
+    return level;
+}
+#endif
+}  // namespace
+
+GroupKernel find(const Layout& layout, Isa max) {
+#if defined(__x86_64__)
+    const Isa level = std::min(max, cpu_isa());
     for (auto family : {find_words, find_nibbles, find_bits, find_grids})
-        if (GroupKernel kernel = family(layout, avx2)) return kernel;
+        if (GroupKernel kernel = family(layout, level)) return kernel;
 #else
     (void)layout;
-    (void)allow_avx2;
+    (void)max;
 #endif
     return nullptr;  // the portable kernels of repack.cpp
 }
 
 const char* isa(const Layout& layout) {
-    // AVX2 when this CPU's best kernel is not the one a CPU without AVX2 gets.
+    // The lowest level whose best kernel is the one this CPU runs.
     const GroupKernel best = find(layout);
     if (!best) return "scalar";
-    return best == find(layout, false) ? "sse2" : "avx2";
+    if (best == find(layout, Isa::Sse2)) return "sse2";
+    return best == find(layout, Isa::Avx2) ? "avx2" : "avx512";
 }
 
 }  // namespace wfs::repack::simd

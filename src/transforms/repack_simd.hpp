@@ -3,7 +3,8 @@
 // same few moves — transposes of 32- or 64-bit words or of bytes across the group's rows, nibble
 // re-pairings, and bit transposes done with delta swaps, shifted ORs or movemasks — and AVX2 when
 // the CPU has it; SSE2 (always there on x86-64) is the fallback where it moves a block as fast or
-// where one had been written first (Q4_K, Q5_K, Q6_K, IQ4_XS, Q3_K, IQ3_K, Q8_0).
+// where one had been written first (Q4_K, Q5_K, Q6_K, IQ4_XS, Q3_K, IQ3_K, Q8_0). A few have an
+// AVX-512 form where its instructions do in one what AVX2 takes a dozen for (IQ2_XXS, IQ3_XXS).
 #pragma once
 
 #include <cstddef>
@@ -35,9 +36,13 @@ struct Layout {
 // Repacks `nb` blocks of each of the group's rows (`row_bytes` apart, from `src`) into `dst`.
 using GroupKernel = void (*)(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb);
 
-// The best kernel this CPU runs for the layout (AVX2 only when `avx2`), or nullptr when there is none.
-GroupKernel find(const Layout& layout, bool avx2 = true);
-// Which instruction set find() picked: "avx2", "sse2" or "scalar".
+// Instruction set levels of the kernels. Avx2 includes F16C; Avx512 is F, BW, VL, VBMI and GFNI
+// (Ice Lake, Zen 4 and later), used on 256-bit registers.
+enum class Isa { Sse2, Avx2, Avx512 };
+
+// The best kernel this CPU runs for the layout up to level `max`, or nullptr when there is none.
+GroupKernel find(const Layout& layout, Isa max = Isa::Avx512);
+// Which level find() picked: "avx512", "avx2", "sse2" or "scalar".
 const char* isa(const Layout& layout);
 
 }  // namespace wfs::repack::simd

@@ -136,7 +136,8 @@ __attribute__((target("avx2"))) void iq2bn_avx2(const uint8_t* src, uint8_t* dst
 
 }  // namespace
 
-GroupKernel find_bits(const Layout& layout, bool avx2) {
+GroupKernel find_bits(const Layout& layout, Isa level) {
+    const bool avx2 = level >= Isa::Avx2;
     switch (layout.kind) {
         case Kind::Q3K:
             return avx2 ? bits23_avx2<q3k_header_sse2, 110, 32, 0, 184, 56> : bits3_sse2<q3k_header_sse2, 32, 0, 184, 56>;

@@ -92,6 +92,60 @@ __attribute__((target("avx2"))) void iq3xxs_avx2(const uint8_t* src, uint8_t* ds
     }
 }
 
+// scrambled_sas8() in four instructions (AVX-512 VBMI and GFNI): two multishifts pick each
+// byte's 8 bits at any offset of its 64-bit lane — sign field j (bits 7j…) and, for bit 7,
+// scale bit j (bit 28 + j), of each of the lane's two words — merged by a bit select; and the
+// byte map s | c << 7 → P(s) << 1 | c is linear over GF(2), so one affine transform does it
+// (matrix row i, in byte 7 - i, names the input bits XOR'd into output bit i: bit 0 takes the
+// scale bit, bit i the sign bits 0..i-1).
+#define WFS_AVX512 "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vbmi,gfni"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's multishift intrinsic: its unused pass-through operand
+__attribute__((target(WFS_AVX512))) inline __m256i scrambled_sas8_avx512(__m256i w) {
+    const __m256i fields = _mm256_multishift_epi64_epi8(_mm256_set1_epi64x(0x352E2720150E0700ll), w);
+    const __m256i scales = _mm256_multishift_epi64_epi8(_mm256_set1_epi64x(0x3837363518171615ll), w);
+    const __m256i x = _mm256_ternarylogic_epi32(fields, scales, _mm256_set1_epi8(0x7F), 0xE4);  // fields where the mask is set
+    return _mm256_gf2p8affine_epi64_epi8(x, _mm256_set1_epi64x(static_cast<long long>(0x800103070F1F3F7Full)), 0);
+}
+// iq2xxs_avx2() and iq3xxs_avx2() with it (GCC cannot share a loop across target levels).
+__attribute__((target(WFS_AVX512))) void iq2xxs_avx512(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
+    constexpr size_t block = 66;
+    const __m256i split = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
+        const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
+        prefetch_rows(rows, block);
+        d4(rows, dst);
+        __m256i q[4], w[4];
+        for (int k = 0; k < 4; ++k) {
+            const __m256i a = _mm256_permutevar8x32_epi32(load256(rows[k] + 2), split);
+            const __m256i c = _mm256_permutevar8x32_epi32(load256(rows[k] + 34), split);
+            q[k] = _mm256_permute2x128_si256(a, c, 0x20);
+            w[k] = scrambled_sas8_avx512(_mm256_permute2x128_si256(a, c, 0x31));
+        }
+        store_words4x8(w, dst + 8);
+        store_words4x8(q, dst + 136);
+    }
+}
+__attribute__((target(WFS_AVX512))) void iq3xxs_avx512(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
+    constexpr size_t block = 98;
+    for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
+        const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
+        prefetch_rows(rows, block);
+        d4(rows, dst);
+        __m256i w[4];
+        for (int k = 0; k < 4; ++k) w[k] = scrambled_sas8_avx512(load256(rows[k] + 66));
+        store_words4x8(w, dst + 8);
+        __m256i grid[8];
+        for (int k = 0; k < 4; ++k) {
+            grid[2 * k] = load256(rows[k] + 2);
+            grid[2 * k + 1] = load256(rows[k] + 34);
+        }
+        store_qwords4x8(grid, dst + 136);
+    }
+}
+#pragma GCC diagnostic pop
+#undef WFS_AVX512
+
 // IQ2_XS (74-byte blocks: d, 32 16-bit grid-and-signs words, 8 scale bytes): each word's 7 sign
 // bits prefix-XOR'd (16-bit shifts keep them in their word), 4 words of a sub-block per row
 // side by side (8 bytes at 32ib + 8k), scales interleaved.
@@ -179,10 +233,11 @@ __attribute__((target("avx2"))) void iq3s_avx2(const uint8_t* src, uint8_t* dst,
 
 }  // namespace
 
-GroupKernel find_grids(const Layout& layout, bool avx2) {
+GroupKernel find_grids(const Layout& layout, Isa level) {
+    const bool avx2 = level >= Isa::Avx2;
     switch (layout.kind) {
-        case Kind::IQ2XXS: return avx2 ? iq2xxs_avx2 : nullptr;
-        case Kind::IQ3XXS: return avx2 ? iq3xxs_avx2 : nullptr;
+        case Kind::IQ2XXS: return level == Isa::Avx512 ? iq2xxs_avx512 : avx2 ? iq2xxs_avx2 : nullptr;
+        case Kind::IQ3XXS: return level == Isa::Avx512 ? iq3xxs_avx512 : avx2 ? iq3xxs_avx2 : nullptr;
         case Kind::IQ2XS: return avx2 ? iq2xs_avx2 : nullptr;
         case Kind::IQ2S: return avx2 ? iq2s_avx2 : nullptr;
         case Kind::IQ3S: return avx2 ? iq3s_avx2 : nullptr;

@@ -435,7 +435,8 @@ __attribute__((target("avx2"))) void iq4xs_avx2(const uint8_t* src, uint8_t* dst
 
 }  // namespace
 
-GroupKernel find_nibbles(const Layout& layout, bool avx2) {
+GroupKernel find_nibbles(const Layout& layout, Isa level) {
+    const bool avx2 = level >= Isa::Avx2;
     switch (layout.kind) {
         case Kind::Q4K: return avx2 ? q4k_avx2<false> : q4k_sse2<false>;
         case Kind::Q5K: return avx2 ? q4k_avx2<true> : q4k_sse2<true>;

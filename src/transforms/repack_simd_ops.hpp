@@ -17,14 +17,14 @@ namespace wfs::repack::simd {
 
 #if defined(__x86_64__)
 
-// The group kernel of the family for this layout, or nullptr (AVX2 forms only when `avx2`, which
-// the caller has checked the CPU for). Plain word interleaves and BF16/F16 (repack_simd_words.cpp);
+// The group kernel of the family for this layout, or nullptr (forms up to `level`, which the
+// caller has checked the CPU for). Plain word interleaves and BF16/F16 (repack_simd_words.cpp);
 // 4-bit values re-paired (repack_simd_nibbles.cpp); 2- and 3-bit fields (repack_simd_bits.cpp);
 // the grid i-quants (repack_simd_grids.cpp).
-GroupKernel find_words(const Layout& layout, bool avx2);
-GroupKernel find_nibbles(const Layout& layout, bool avx2);
-GroupKernel find_bits(const Layout& layout, bool avx2);
-GroupKernel find_grids(const Layout& layout, bool avx2);
+GroupKernel find_words(const Layout& layout, Isa level);
+GroupKernel find_nibbles(const Layout& layout, Isa level);
+GroupKernel find_bits(const Layout& layout, Isa level);
+GroupKernel find_grids(const Layout& layout, Isa level);
 
 // 4×4 transpose of 32-bit words: rows a..d -> columns.
 inline void transpose4(__m128i& a, __m128i& b, __m128i& c, __m128i& d) {

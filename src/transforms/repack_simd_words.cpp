@@ -141,7 +141,8 @@ __attribute__((target("avx2,f16c"))) void bf16r16_avx2(const uint8_t* src, uint8
 
 }  // namespace
 
-GroupKernel find_words(const Layout& layout, bool avx2) {
+GroupKernel find_words(const Layout& layout, Isa level) {
+    const bool avx2 = level >= Isa::Avx2;
     if (layout.kind == Kind::BF16) return avx2 ? bf16r16_avx2<false> : nullptr;
     if (layout.kind == Kind::F16) return avx2 ? bf16r16_avx2<true> : nullptr;
     if (layout.kind != Kind::Interleave) return nullptr;

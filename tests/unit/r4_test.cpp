@@ -84,17 +84,26 @@ TEST(Repack, VectorizedKernelsMatchTheScalarOnes) {
         const int32_t type = e->src_type;
         ASSERT_NE(e->simd.kind, repack::simd::Kind::None);
 #if defined(__x86_64__)
-        // Every vector kind has an AVX2 or an SSE2 form (or both), and kernel_isa names the one
-        // Kernel::Best runs: AVX2 exactly when that differs from what a CPU without it gets.
-        const auto best = repack::simd::find(e->simd, true), sse2 = repack::simd::find(e->simd, false);
+        // Every vector kind has an AVX2 or an SSE2 form (or both), and kernel_isa names the level
+        // of the one Kernel::Best runs: the lowest level whose best form it is.
+        using repack::simd::Isa;
+        const auto best = repack::simd::find(e->simd), avx2 = repack::simd::find(e->simd, Isa::Avx2),
+                   sse2 = repack::simd::find(e->simd, Isa::Sse2);
         ASSERT_TRUE(best || sse2);
         if (!__builtin_cpu_supports("avx2")) {
             EXPECT_EQ(best, sse2);
         }
-        EXPECT_STREQ(repack::kernel_isa(*e), !best ? "scalar" : best == sse2 ? "sse2" : "avx2");
-        // Every type has an AVX2 form.
+        EXPECT_STREQ(repack::kernel_isa(*e), !best ? "scalar" : best == sse2 ? "sse2" : best == avx2 ? "avx2" : "avx512");
+        // Every type has an AVX2 form; IQ2_XXS and IQ3_XXS an AVX-512 one.
         if (__builtin_cpu_supports("avx2")) {
-            EXPECT_STREQ(repack::kernel_isa(*e), "avx2") << "type " << type;
+            EXPECT_NE(avx2, sse2) << "type " << type;
+        }
+        const bool has_avx512 = e->simd.kind == repack::simd::Kind::IQ2XXS || e->simd.kind == repack::simd::Kind::IQ3XXS;
+        const bool cpu_avx512 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx512f") &&
+                                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                                __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("gfni");
+        if (cpu_avx512) {
+            EXPECT_EQ(std::string(repack::kernel_isa(*e)) == "avx512", has_avx512) << "type " << type;
         }
 #endif
         // Kernels taking 2 or 8 blocks a step: counts with and without a tail.
@@ -103,11 +112,11 @@ TEST(Repack, VectorizedKernelsMatchTheScalarOnes) {
             std::vector<uint8_t> in(row_bytes * e->rows * groups), fast(in.size()), scalar(in.size(), 0xAA);
             for (auto& b : in) b = static_cast<uint8_t>(rng());
             repack::repack_groups(*e, in.data(), scalar.data(), row_bytes, groups, repack::Kernel::Scalar);
-            for (auto kernel : {repack::Kernel::Best, repack::Kernel::Sse2}) {
+            for (auto kernel : {repack::Kernel::Best, repack::Kernel::Avx2, repack::Kernel::Sse2}) {
                 std::fill(fast.begin(), fast.end(), 0x55);
                 repack::repack_groups(*e, in.data(), fast.data(), row_bytes, groups, kernel);
                 EXPECT_EQ(fast, scalar) << "type " << type << ", " << nb << " blocks per row, "
-                                        << (kernel == repack::Kernel::Best ? "best" : "sse2") << " kernel";
+                                        << (kernel == repack::Kernel::Best ? "best" : kernel == repack::Kernel::Avx2 ? "avx2" : "sse2") << " kernel";
             }
         }
     }
