@@ -100,7 +100,9 @@ __attribute__((target("avx2"))) void iq3xxs_avx2(const uint8_t* src, uint8_t* ds
 // scale bit, bit i the sign bits 0..i-1).
 #define WFS_AVX512 "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vbmi,gfni"
 #pragma GCC diagnostic push
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's multishift intrinsic: its unused pass-through operand
+#endif
 __attribute__((target(WFS_AVX512))) inline __m256i scrambled_sas8_avx512(__m256i w) {
     const __m256i fields = _mm256_multishift_epi64_epi8(_mm256_set1_epi64x(0x352E2720150E0700ll), w);
     const __m256i scales = _mm256_multishift_epi64_epi8(_mm256_set1_epi64x(0x3837363518171615ll), w);

@@ -99,7 +99,7 @@ TEST(Repack, VectorizedKernelsMatchTheScalarOnes) {
             EXPECT_NE(avx2, sse2) << "type " << type;
         }
         const bool has_avx512 = e->simd.kind == repack::simd::Kind::IQ2XXS || e->simd.kind == repack::simd::Kind::IQ3XXS;
-        const bool cpu_avx512 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx512f") &&
+        const bool cpu_avx512 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") &&
                                 __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                                 __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("gfni");
         if (cpu_avx512) {
