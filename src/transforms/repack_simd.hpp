@@ -15,14 +15,15 @@ namespace wfs::repack::simd {
 // The kernel family of a type:
 // Interleave  8 rows whose blocks are `scale_bytes` (2: fp16 d of Q4_0/Q8_0, 1: e8m0 of MXFP4)
 //             then `qs_bytes` (16 or 32) moved as 4-byte words: an 8×8 (AVX2) or 4×4 transpose.
-// Q4K, Q5K, Q6K, IQ4XS   nibble re-pairings by byte shuffles and a 4×4 transpose; Q5_K's and
-//             Q6_K's high bits by shifted ORs. Headers by whole-word bit moves.
+// Q4K, Q5K, Q6K, IQ4XS   nibble re-pairings by byte shuffles and a 4×4 transpose; Q5_K's fifth
+//             bits as 8×8 bit transposes (movemask), Q6_K's high bits by shifted ORs. Headers by
+//             whole-word bit moves.
 // Q3K, IQ3K, Q2K, IQ2K   2-bit fields as a 4×4 transpose of fields in a word (two delta swaps),
 //             the third bits as an 8×8 bit transpose (movemask); headers byte interleaves.
 // IQ2XXS, IQ3XXS, IQ2XS, IQ2S, IQ3S   word, 8-byte or byte interleaves, the sign fields
 //             prefix-XOR'd (IQ2_XXS, IQ3_XXS, IQ2_XS) or bit-permuted (IQ3_S) 8 words at a time.
-// IQ4K, IQ5K, IQ4KS, IQ5KS   nibbles re-paired as Q4K; the KS types' per-row scales are copied
-//             by repack_groups() before the kernel runs.
+// IQ4K, IQ5K, IQ4KS, IQ5KS   nibbles re-paired as Q4K, fifth bits as Q5K's in another order; the
+//             KS types' per-row scales are copied by repack_groups() before the kernel runs.
 // IQ4NL, Q50, Q60, IQ2BN   32- or 64-element blocks: nibble pairs (IQ2_BN: 2-bit fields) and
 //             high bits by delta swaps.
 // BF16, F16   16 rows' element pairs transposed, F16 widened exactly and truncated to BF16.

@@ -73,7 +73,6 @@ __attribute__((target("avx2"))) inline void bits2_avx2(const uint8_t* const* row
     }
 }
 
-
 // Q2_K's header: d, dmin, and scale j of row k at byte 4j + k.
 inline void q2k_header_sse2(const uint8_t* const* rows, uint8_t* out) {
     for (int k = 0; k < 4; ++k) {

@@ -200,8 +200,8 @@ __attribute__((target("avx2"))) inline __m256i nibble_pairs(const uint8_t* p) {
 
 // Q4_K with AVX2: the 32 quant bytes a sub-block pair (2c, 2c+1) shares are loaded once per row
 // (nibble_pairs); the 4×4 transposes then run in both lanes at once. Q5_K likewise, its fifth
-// bits (bit ib of the 32 qh bytes for sub-block ib) gathered by shifted ORs as in
-// q4k_sse2<true>, values 0..15 in lane 0 and 16..31 in lane 1.
+// bits (bit ib of the 32 qh bytes for sub-block ib) 8×8 bit transposes (bit_planes4), output
+// byte i of a row holding values i, i+8, i+4, i+12, then the same 16 on.
 template <bool Q5>
 __attribute__((target("avx2"))) void q4k_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     constexpr size_t block = Q5 ? 176 : 144, quants = Q5 ? 48 : 16;
@@ -312,12 +312,22 @@ void small4_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) 
     }
 }
 
+// A row's output words from 16 bytes per lane that keep value j in the low and j + 16 in the high
+// nibble (IQ4_NL, Q5_0, Q6_0, IQ4_K): lo(0..3) | lo(8..11) << 4, hi(0..3) | hi(8..11) << 4, then
+// the same of bytes 4..7 and 12..15.
+__attribute__((target("avx2"))) inline __m256i iq4_words(__m256i q) {
+    const __m256i low = _mm256_set1_epi8(15);
+    __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_srli_si256(lo, 8), 4));
+    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_srli_si256(hi, 8), 4));
+    return _mm256_unpacklo_epi32(lo, hi);
+}
+
 // small4_sse2() with AVX2: blocks b and b + 1 of each row in the two lanes of one register, so
 // every move above does two blocks; an odd last block through the SSE2 kernel.
 template <size_t kQh>
 __attribute__((target("avx2"))) void small4_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     constexpr size_t block = 18 + kQh, out_qs = 8 + 4 * kQh, out_block = 4 * block;
-    const __m256i low = _mm256_set1_epi8(15);
     size_t b = 0;
     for (; b + 2 <= nb; b += 2, src += 2 * block, dst += 2 * out_block) {
         const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
@@ -326,12 +336,8 @@ __attribute__((target("avx2"))) void small4_avx2(const uint8_t* src, uint8_t* ds
         for (int k = 0; k < 4; ++k) {
             std::memcpy(dst + 2 * k, rows[k], 2);
             std::memcpy(dst + out_block + 2 * k, rows[k] + block, 2);
-            const __m256i q = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(rows[k] + block + 2 + kQh),
-                                                  reinterpret_cast<const __m128i*>(rows[k] + 2 + kQh));
-            __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
-            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_srli_si256(lo, 8), 4));
-            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_srli_si256(hi, 8), 4));
-            v[k] = _mm256_unpacklo_epi32(lo, hi);
+            v[k] = iq4_words(_mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(rows[k] + block + 2 + kQh),
+                                                 reinterpret_cast<const __m128i*>(rows[k] + 2 + kQh)));
         }
         transpose4(v[0], v[1], v[2], v[3]);
         for (int p = 0; p < 4; ++p) store_lanes(dst + out_qs + 16 * p, dst + out_block + out_qs + 16 * p, v[p]);
@@ -363,13 +369,11 @@ __attribute__((target("avx2"))) void small4_avx2(const uint8_t* src, uint8_t* ds
 // for sub-block 2c, high ones for 2c + 1: nibble_pairs), IQ4's keep value j in the low and j + 16
 // in the high nibble of 16 bytes per sub-block, so output words p = 0..3 of a row are
 // lo(0..3) | lo(8..11) << 4, hi(0..3) | hi(8..11) << 4, then the same of bytes 4..7 and 12..15:
-// each half OR'd with itself moved down 8 bytes, then the words interleaved. IQ5's fifth bits
-// are Q5_K's shifted ORs, whose bit order (values i, i+8, i+4, i+12, then 16 on) differs from
-// IQ5's (i, i+8, i+16, i+24, then i+4 on) by swapping bit pairs 2-3 and 4-5.
+// each half OR'd with itself moved down 8 bytes, then the words interleaved (iq4_words). IQ5's
+// fifth bits are Q5_K's bit planes in another order (values i, i+8, i+16, i+24, then i+4 on).
 template <bool Q5, bool KS>
 __attribute__((target("avx2"))) void iqk45_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     constexpr size_t block = (KS ? 8 : 16) + 128 + (Q5 ? 32 : 0), quants = KS ? 8 : 16, header = KS ? 32 : 64;
-    const __m256i low = _mm256_set1_epi8(15);
     for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
         const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
         prefetch_rows(rows, block);
@@ -383,17 +387,8 @@ __attribute__((target("avx2"))) void iqk45_avx2(const uint8_t* src, uint8_t* dst
         uint8_t* qs = dst + header;
         for (int c = 0; c < 4; ++c) {  // sub-blocks 2c and 2c + 1, in lanes 0 and 1
             __m256i v[4];
-            for (int k = 0; k < 4; ++k) {
-                if (Q5) {
-                    v[k] = nibble_pairs(rows[k] + quants + 32 * c);
-                } else {
-                    const __m256i q = load256(rows[k] + quants + 32 * c);
-                    __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
-                    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_srli_si256(lo, 8), 4));
-                    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_srli_si256(hi, 8), 4));
-                    v[k] = _mm256_unpacklo_epi32(lo, hi);
-                }
-            }
+            for (int k = 0; k < 4; ++k)
+                v[k] = Q5 ? nibble_pairs(rows[k] + quants + 32 * c) : iq4_words(load256(rows[k] + quants + 32 * c));
             transpose4(v[0], v[1], v[2], v[3]);
             for (int p = 0; p < 4; ++p) store_lanes(qs + 64 * (2 * c) + 16 * p, qs + 64 * (2 * c + 1) + 16 * p, v[p]);
         }
