@@ -41,23 +41,6 @@ void bits3_sse2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     }
 }
 
-// In each 16 bytes (a lane): byte i + 4t holds four 2-bit fields j at 2j; out, word j holds in
-// byte i the fields j of bytes i, i+4, i+8, i+12 at 2t. The bytes i + 4t are gathered into word
-// i, the fields transposed in each word (field j of byte t, bit 8t + 2j, to 8j + 2t: two delta
-// swaps), and the bytes gathered back.
-__attribute__((target("avx2"))) inline __m256i fields2_transpose(__m256i x) {
-    x = gather_stride4(x);
-    x = delta_swap(x, 12, 0x0000F0F0u);
-    x = delta_swap(x, 6, 0x00CC00CCu);
-    return gather_stride4(x);
-}
-// fields2_transpose() of 32 bytes at `at` of each of the 4 rows, then word j of the rows side by
-// side: v[j] holds field j's output bytes of rows 0..3, each lane its own 16 source bytes.
-__attribute__((target("avx2"))) inline void fields2_rows(const uint8_t* const* rows, size_t at, __m256i* v) {
-    for (int k = 0; k < 4; ++k) v[k] = fields2_transpose(load256(rows[k] + at));
-    transpose4(v[0], v[1], v[2], v[3]);
-}
-
 // The 2-bit and 3-bit values of Q2_K, Q3_K, IQ2_K and IQ3_K with AVX2, a half (128 values) of a
 // block per row at a time. Its 32 qs bytes hold four sub-blocks j (the fields at 2j of every
 // byte), and output byte i of sub-block j packs the fields of values i, i+4, i+8, i+12 (lane 0;

@@ -222,11 +222,12 @@ __attribute__((target("avx2"))) void q4k_avx2(const uint8_t* src, uint8_t* dst, 
 }
 
 // Q6_K with AVX2: sub-blocks 4h + j and 4h + j + 2 share their ql bytes (low and high nibbles),
-// so one 32-byte load per row serves both, re-paired as in q4k_avx2; a half's 32 qh bytes are one
-// load, and the fields of values 0..15 and 16..31 come out in the two lanes.
+// so one 32-byte load per row serves both, re-paired as in q4k_avx2. A half's 32 qh bytes hold
+// the high 2 bits of its four sub-blocks j as fields j, and output byte i packs those of values
+// i, i+8, i+4, i+12 (16 on in the second 16 bytes): a 4×4 transpose of fields in each word, as
+// Q2_K's values, with the bytes gathered in that order (fields2_rows<true>).
 __attribute__((target("avx2"))) void q6k_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     constexpr size_t block = 210;
-    const __m256i two = _mm256_set1_epi8(3);
     for (size_t b = 0; b < nb; ++b, src += block, dst += 4 * block) {
         const uint8_t* rows[4] = {src, src + row_bytes, src + 2 * row_bytes, src + 3 * row_bytes};
         uint8_t *qh = dst + 72, *ql = dst + 328;
@@ -238,14 +239,9 @@ __attribute__((target("avx2"))) void q6k_avx2(const uint8_t* src, uint8_t* dst, 
                 transpose4(v[0], v[1], v[2], v[3]);
                 for (int p = 0; p < 4; ++p) store_lanes(ql + 64 * (4 * h + j) + 16 * p, ql + 64 * (4 * h + j + 2) + 16 * p, v[p]);
             }
-            __m256i q[4];
-            for (int k = 0; k < 4; ++k) q[k] = load256(rows[k] + 128 + 32 * h);
-            for (int j = 0; j < 4; ++j) {
-                __m256i g[4];
-                for (int k = 0; k < 4; ++k) g[k] = fold_words256<8, 4>(_mm256_and_si256(_mm256_srli_epi16(q[k], 2 * j), two), 2);
-                const __m256i w = word0s256(g);
-                store_lanes(qh + 32 * (4 * h + j), qh + 32 * (4 * h + j) + 16, w);
-            }
+            __m256i w[4];
+            fields2_rows<true>(rows, 128 + 32 * h, w);
+            for (int j = 0; j < 4; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i*>(qh + 32 * (4 * h + j)), w[j]);
         }
     }
 }

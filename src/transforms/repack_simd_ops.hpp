@@ -67,15 +67,6 @@ __attribute__((target("avx2"))) inline __m256i load256(const uint8_t* p) {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
 
-// fold_words() and word0s() in both lanes.
-template <int B1, int B2>
-__attribute__((target("avx2"))) inline __m256i fold_words256(__m256i g, int w) {
-    g = _mm256_or_si256(g, _mm256_sll_epi16(_mm256_srli_si256(g, B1), _mm_cvtsi32_si128(w)));
-    return _mm256_or_si256(g, _mm256_sll_epi16(_mm256_srli_si256(g, B2), _mm_cvtsi32_si128(2 * w)));
-}
-__attribute__((target("avx2"))) inline __m256i word0s256(const __m256i* w) {
-    return _mm256_unpacklo_epi64(_mm256_unpacklo_epi32(w[0], w[1]), _mm256_unpacklo_epi32(w[2], w[3]));
-}
 __attribute__((target("avx2"))) inline void store_lanes(uint8_t* lane0, uint8_t* lane1, __m256i v) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(lane0), _mm256_castsi256_si128(v));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(lane1), _mm256_extracti128_si256(v, 1));
@@ -206,6 +197,29 @@ __attribute__((target("avx2"))) inline __m256i delta_swap(__m256i x, int d, uint
 __attribute__((target("avx2"))) inline __m256i gather_stride4(__m256i x) {
     return _mm256_shuffle_epi8(x, _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,  //
                                                    0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+}
+
+// In each 16 bytes (a lane): byte i + 4t holds four 2-bit fields j at 2j; out, word j holds in
+// byte i the fields j of bytes i, i+4, i+8, i+12 at 2t (kMixed: of bytes i, i+8, i+4, i+12, Q6_K's
+// order). The bytes are gathered into word i, the fields transposed in each word (field j of byte
+// t, bit 8t + 2j, to 8j + 2t: two delta swaps), and the bytes gathered back.
+template <bool kMixed = false>
+__attribute__((target("avx2"))) inline __m256i fields2_transpose(__m256i x) {
+    if constexpr (kMixed)
+        x = _mm256_shuffle_epi8(x, _mm256_setr_epi8(0, 8, 4, 12, 1, 9, 5, 13, 2, 10, 6, 14, 3, 11, 7, 15,  //
+                                                    0, 8, 4, 12, 1, 9, 5, 13, 2, 10, 6, 14, 3, 11, 7, 15));
+    else
+        x = gather_stride4(x);
+    x = delta_swap(x, 12, 0x0000F0F0u);
+    x = delta_swap(x, 6, 0x00CC00CCu);
+    return gather_stride4(x);
+}
+// fields2_transpose() of 32 bytes at `at` of each of the 4 rows, then word j of the rows side by
+// side: v[j] holds field j's output bytes of rows 0..3, each lane its own 16 source bytes.
+template <bool kMixed = false>
+__attribute__((target("avx2"))) inline void fields2_rows(const uint8_t* const* rows, size_t at, __m256i* v) {
+    for (int k = 0; k < 4; ++k) v[k] = fields2_transpose<kMixed>(load256(rows[k] + at));
+    transpose4(v[0], v[1], v[2], v[3]);
 }
 
 // The 8 bit planes of 32 bytes per row (bit ib of byte v: sub-block ib's bit of value v) as the
