@@ -394,6 +394,45 @@ __attribute__((target("avx2"))) void iqk45_avx2(const uint8_t* src, uint8_t* dst
 
 // The same with AVX2: sub-blocks ib and ib+1 are adjacent 16-byte runs, so one 32-byte load per
 // row carries both, one in each 128-bit lane, and every step of iq4xs_sse2 works lane by lane.
+// iq4xs_header_words() of the 8 rows at once: each row's first 8 bytes (d, scales_h, scales_l)
+// as a 64-bit lane, rows 0..3 in `a`, 4..7 in `b`; d and scales_h from their low 32 bits (a
+// 16-bit pack of d; the 2-bit fields of h and h >> 2 folded as pack() does, 8 rows side by
+// side), scales_l from their high 32 bits (nibbles j and j + 4 of each row paired into byte j,
+// then the 8 rows × 4 bytes transposed to byte j of rows 0..7).
+__attribute__((target("avx2"))) inline void iq4xs_header_avx2(const uint8_t* const* rows, uint8_t* out) {
+    const __m256i a = _mm256_setr_epi64x(static_cast<long long>(load64(rows[0])), static_cast<long long>(load64(rows[1])),
+                                         static_cast<long long>(load64(rows[2])), static_cast<long long>(load64(rows[3])));
+    const __m256i b = _mm256_setr_epi64x(static_cast<long long>(load64(rows[4])), static_cast<long long>(load64(rows[5])),
+                                         static_cast<long long>(load64(rows[6])), static_cast<long long>(load64(rows[7])));
+    const __m256i rows_order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);  // shuffle_ps left rows 0 1 4 5 | 2 3 6 7
+    const __m256i dh = _mm256_permutevar8x32_epi32(
+        _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), _MM_SHUFFLE(2, 0, 2, 0))), rows_order);
+    const __m256i l = _mm256_permutevar8x32_epi32(
+        _mm256_castps_si256(_mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), _MM_SHUFFLE(3, 1, 3, 1))), rows_order);
+    const __m256i lanes_interleaved = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    // d: the low 16 bits of each row's word, packed
+    const __m256i d = _mm256_packus_epi32(_mm256_and_si256(dh, _mm256_set1_epi32(0xFFFF)), _mm256_setzero_si256());
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm256_castsi256_si128(_mm256_permute4x64_epi64(d, 0x08)));
+    // scales_h: fields 0, 2, 4, 6 of h into byte 0 of each word, fields 1, 3, 5, 7 into byte 2
+    const __m256i h = _mm256_srli_epi32(dh, 16), m = _mm256_set1_epi32(0x3333);
+    __m256i x = _mm256_or_si256(_mm256_and_si256(h, m), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(h, 2), m), 16));
+    x = _mm256_and_si256(_mm256_or_si256(x, _mm256_srli_epi32(x, 2)), _mm256_set1_epi32(0x0F0F0F0F));
+    x = _mm256_or_si256(x, _mm256_srli_epi32(x, 4));
+    x = _mm256_shuffle_epi8(x, _mm256_setr_epi8(0, 4, 8, 12, 2, 6, 10, 14, -1, -1, -1, -1, -1, -1, -1, -1,  //
+                                                0, 4, 8, 12, 2, 6, 10, 14, -1, -1, -1, -1, -1, -1, -1, -1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(x, lanes_interleaved)));
+    // scales_l: byte j of a row = nibble j | nibble j + 4 << 4 of its word
+    const __m256i low = _mm256_set1_epi32(0x0F0F0F0F), mask16 = _mm256_set1_epi32(0xFFFF);
+    const __m256i lo = _mm256_and_si256(l, low), hi = _mm256_and_si256(_mm256_srli_epi32(l, 4), low);
+    const __m256i p = _mm256_and_si256(_mm256_or_si256(lo, _mm256_slli_epi32(_mm256_srli_epi32(lo, 16), 4)), mask16);
+    const __m256i q = _mm256_and_si256(_mm256_or_si256(hi, _mm256_slli_epi32(_mm256_srli_epi32(hi, 16), 4)), mask16);
+    // packus: per lane p's 4 words then q's; byte k of row r's spread word = p0 q0 p1 q1, then byte j of rows 0..3
+    __m256i y = _mm256_packus_epi32(p, q);
+    y = _mm256_shuffle_epi8(y, _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15,  //
+                                                0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 32), _mm256_permutevar8x32_epi32(y, lanes_interleaved));
+}
+
 __attribute__((target("avx2"))) void iq4xs_avx2(const uint8_t* src, uint8_t* dst, size_t row_bytes, size_t nb) {
     constexpr size_t block = 136;
     const __m256i low = _mm256_set1_epi8(15);
@@ -401,7 +440,7 @@ __attribute__((target("avx2"))) void iq4xs_avx2(const uint8_t* src, uint8_t* dst
         const uint8_t* rows[8];
         for (int k = 0; k < 8; ++k) rows[k] = src + k * row_bytes;
         prefetch_rows<8>(rows, block);  // took this from 5 to 6.5-7.5 GB/s
-        iq4xs_header_words(rows, dst);
+        iq4xs_header_avx2(rows, dst);
         uint8_t* qs = dst + 64;
         for (int ib = 0; ib < 8; ib += 2)
             for (int quad = 0; quad < 2; ++quad) {
