@@ -48,6 +48,7 @@ class SourceChanges(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="weightfs-faults-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)  # even when the set-up fails
         self.src = os.path.join(self.tmp, "src")
         os.mkdir(self.src)
         self.old = read_bytes(os.path.join(REPACK, "tiny-llama-Q8_0.gguf"))
@@ -151,6 +152,7 @@ class BadSectors(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="weightfs-badsec-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)  # even when the set-up fails
         self.lower = os.path.join(self.tmp, "lower")
         self.src = os.path.join(self.tmp, "src")
         os.mkdir(self.lower)
@@ -216,6 +218,7 @@ class SlowSource(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="weightfs-slow-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)  # even when the set-up fails
         self.lower = os.path.join(self.tmp, "lower")
         self.src = os.path.join(self.tmp, "src")
         self.run_dir = os.path.join(self.tmp, "run")
@@ -274,6 +277,7 @@ class SlowSource(unittest.TestCase):
 class Kills(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="weightfs-kill-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)  # even when the set-up fails
         self.src = os.path.join(self.tmp, "src")
         os.mkdir(self.src)
         for name in ("tiny-llama-Q8_0.gguf", "tiny-llama-Q4_K_S.gguf"):
@@ -343,6 +347,7 @@ class Hugepages(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="weightfs-hp-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)  # even when the set-up fails
         shutil.copy(os.path.join(REPACK, "tiny-llama-Q8_0.gguf"), self.tmp)
         self.before = int(read_bytes(self.POOL))
 

@@ -45,6 +45,7 @@ class HostileCorpus(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="weightfs-hostile-")
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)  # even when the set-up fails
         cls.src = os.path.join(cls.tmp, "src")
         os.mkdir(cls.src)
         cls.bad, _ = hostile.generate(os.path.join(cls.src, "hostile"))

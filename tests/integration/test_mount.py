@@ -127,6 +127,7 @@ class MountedViews(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix=f"weightfs-{cls.__name__.lower()}-")
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)  # even when the set-up fails
         cls.src = os.path.join(cls.tmp, "src")
         os.mkdir(cls.src)
         cls.expected = {}
@@ -144,6 +145,7 @@ class ConcatView(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="weightfs-src-")
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)  # even when the set-up fails
         cls.src = os.path.join(cls.tmp, "models")
         os.mkdir(cls.src)
         cls.expected = make_source(cls.src)
@@ -649,6 +651,7 @@ class R4View(MountedViews):
 class R4Options(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="weightfs-r4o-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)  # even when the set-up fails
         for name in ("tiny-qwen3moe-Q4_K_M.gguf", "tiny-qwen3moe-IQ4_KS.gguf", "tiny-llama-bf16.gguf", "tiny-llama-Q4_K_S.gguf"):
             shutil.copy(os.path.join(REPACK, name), self.tmp)
 
@@ -790,6 +793,7 @@ class Passthrough(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="weightfs-pt-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)  # even when the set-up fails
         self.data = os.urandom(48 << 20)
         with open(os.path.join(self.tmp, "big.bin"), "wb") as f:
             f.write(self.data)
@@ -1031,6 +1035,7 @@ class HugetlbServe(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="weightfs-ht-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)  # even when the set-up fails
         self.src = os.path.join(self.tmp, "src")
         self.dir = os.path.join(self.tmp, "run")
         os.mkdir(self.src)
@@ -1245,6 +1250,7 @@ print(re.search(r"KernelPageSize:\\s+(\\d+)", block).group(1),
 class ConcatOptions(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="weightfs-src-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)  # even when the set-up fails
         for name in os.listdir(SPLIT):
             if "-of-" in name:
                 shutil.copy(os.path.join(SPLIT, name), self.tmp)
@@ -1335,6 +1341,7 @@ class ConcatOptions(unittest.TestCase):
 class Daemon(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="weightfs-d-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)  # even when the set-up fails
         self.src = os.path.join(self.tmp, "src")
         self.mnt = os.path.join(self.tmp, "mnt")
         os.mkdir(self.src)
@@ -1478,6 +1485,7 @@ class Tools(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="weightfs-tools-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)  # even when the set-up fails
         self.src = os.path.join(self.tmp, "src")
         os.mkdir(self.src)
         for name in os.listdir(SPLIT):

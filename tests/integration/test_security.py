@@ -37,6 +37,7 @@ def as_nobody(code):
 class Exposure(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="weightfs-sec-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)  # even when the set-up fails
         os.chmod(self.tmp, 0o755)
         self.src = os.path.join(self.tmp, "src")
         os.mkdir(self.src, 0o755)
@@ -84,6 +85,7 @@ class OddNames(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="weightfs-names-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)  # even when the set-up fails
         for name in self.NAMES:
             shutil.copy(os.path.join(REPACK, "tiny-llama-Q4_0.gguf"), os.path.join(self.tmp, name))
 
@@ -117,6 +119,7 @@ class DaemonConduct(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="weightfs-strace-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)  # even when the set-up fails
         self.src = os.path.join(self.tmp, "src")
         self.mnt = os.path.join(self.tmp, "mnt")
         os.mkdir(self.src)
