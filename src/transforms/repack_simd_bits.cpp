@@ -80,6 +80,47 @@ inline void q3k_header_sse2(const uint8_t* const* rows, uint8_t* out) {
     interleave4(lo, out + 24, 8);
 }
 
+// iqk_header_sse2() of IQ2_K (kFifth false) and IQ3_K (true), the 4 rows at once. Loaded 4
+// bytes before the scales, each row is 4 words: the extra flags (IQ3_K: and the fifth scale bits
+// after them; IQ2_K: after d), scales 0..3, scales 4..7; transposed, each word is the same field
+// of the 4 rows. The bit pairs are split in every 16-bit word at once: each byte's even bits to
+// its low nibble and odd bits to its high one by two table lookups, then the words' middle
+// nibbles swapped (even bits in the low byte, odd in the high); one byte shuffle puts each
+// field's bytes in row order. The scale nibbles are paired as scale_nibble_pairs() does, and a
+// byte transpose and a word interleave lay them out as the R-block wants.
+template <bool kFifth>
+__attribute__((target("avx2"))) inline void iq23k_header_avx2(const uint8_t* const* rows, uint8_t* out) {
+    constexpr size_t kScales = kFifth ? 6 : 4;
+    __m128i r[4];
+    for (int k = 0; k < 4; ++k) {
+        std::memcpy(out + 2 * k, rows[k], 2);
+        r[k] = load128(rows[k] + kScales - 4);
+    }
+    transpose4(r[0], r[1], r[2], r[3]);  // r[0]: flag words, r[1]: scales 0..3, r[2]: scales 4..7
+    const __m128i low = _mm_set1_epi8(15);
+    const __m128i even_odd_lo = _mm_setr_epi8(0x00, 0x01, 0x10, 0x11, 0x02, 0x03, 0x12, 0x13, 0x20, 0x21, 0x30, 0x31, 0x22, 0x23, 0x32, 0x33);
+    const __m128i even_odd_hi = _mm_slli_epi16(even_odd_lo, 2);  // every entry's bits < 0x40: no carry into the next byte
+    const __m128i f = r[0];
+    __m128i split = _mm_or_si128(_mm_shuffle_epi8(even_odd_lo, _mm_and_si128(f, low)),
+                                 _mm_shuffle_epi8(even_odd_hi, _mm_and_si128(_mm_srli_epi16(f, 4), low)));
+    split = delta_swap32<4, 0x00F000F0u>(split);
+    // Row k's word: extra even, extra odd, then (IQ3_K) fifth bits even, odd; IQ2_K's extra is the high half.
+    const __m128i by_field = kFifth ? _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)
+                                    : _mm_setr_epi8(2, 6, 10, 14, 3, 7, 11, 15, -1, -1, -1, -1, -1, -1, -1, -1);
+    split = _mm_shuffle_epi8(split, by_field);
+    if constexpr (kFifth) _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 8), split);
+    else _mm_storel_epi64(reinterpret_cast<__m128i*>(out + 8), split);
+
+    const __m128i a = r[1], c = r[2];
+    const __m128i p = _mm_or_si128(_mm_and_si128(a, low), _mm_slli_epi16(_mm_and_si128(c, low), 4));
+    const __m128i q = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), low), _mm_andnot_si128(low, c));
+    const __m128i by_scale = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m128i ps = _mm_shuffle_epi8(p, by_scale), qs = _mm_shuffle_epi8(q, by_scale);
+    constexpr size_t kOut = kFifth ? 24 : 16;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + kOut), _mm_unpacklo_epi32(ps, qs));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + kOut + 16), _mm_unpackhi_epi32(ps, qs));
+}
+
 // kQs/kQh: where a source block keeps its 2-bit fields and third bits (kQh < 0: none);
 // kOutQs/kOutQh: where the R-block does.
 template <void (*Header)(const uint8_t* const*, uint8_t*), size_t kBlock, size_t kQs, int kQh, size_t kOutQs, size_t kOutQh>
@@ -124,10 +165,10 @@ GroupKernel find_bits(const Layout& layout, Isa level) {
         case Kind::Q3K:
             return avx2 ? bits23_avx2<q3k_header_sse2, 110, 32, 0, 184, 56> : bits3_sse2<q3k_header_sse2, 32, 0, 184, 56>;
         case Kind::IQ3K:
-            return avx2 ? bits23_avx2<iqk_header_sse2<6, 24, true>, 110, 14, 78, 56, 312>
+            return avx2 ? bits23_avx2<iq23k_header_avx2<true>, 110, 14, 78, 56, 312>
                         : bits3_sse2<iqk_header_sse2<6, 24, true>, 14, 78, 56, 312>;
         case Kind::Q2K: return avx2 ? bits23_avx2<q2k_header_sse2, 84, 16, -1, 80, 0> : nullptr;
-        case Kind::IQ2K: return avx2 ? bits23_avx2<iqk_header_sse2<4, 16, false>, 76, 12, -1, 48, 0> : nullptr;
+        case Kind::IQ2K: return avx2 ? bits23_avx2<iq23k_header_avx2<false>, 76, 12, -1, 48, 0> : nullptr;
         case Kind::IQ2BN: return avx2 ? iq2bn_avx2 : nullptr;
         default: break;
     }
