@@ -61,7 +61,7 @@ Result<std::unique_ptr<HugetlbStore>> HugetlbStore::create(const std::string& di
     s->path_ = dir + "/" + kPrefix + std::to_string(getpid());
     if (mkdir(s->path_.c_str(), 0755) != 0 && errno != EEXIST)
         return make_error(errno, "cannot create " + s->path_ + ": " + std::strerror(errno));
-    const std::string data = "pagesize=" + std::to_string(page_size) + ",size=" + std::to_string(s->budget_) + ",mode=0755";
+    const std::string data = "pagesize=" + std::to_string(page_size) + ",size=" + std::to_string(s->budget_) + ",mode=0711";  // reachable, not listable
     if (mount("weightfs-hugetlb", s->path_.c_str(), "hugetlbfs", MS_NODEV | MS_NOSUID | MS_NOEXEC, data.c_str()) != 0) {
         int e = errno;
         rmdir(s->path_.c_str());
@@ -95,8 +95,16 @@ size_t HugetlbStore::files() {
 
 Status HugetlbStore::fill(const VirtualFile& file, const std::string& path, WorkerPool& pool, unsigned threads,
                           const Progress& progress) {
-    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0);
     if (fd < 0) return make_error(errno, "creating " + path + ": " + std::strerror(errno));
+    // Whoever follows the view's symlink is checked against this file, not the view: it gets the
+    // view's read bits (the sources', narrowed) and the daemon's owner, as the view shows them.
+    if (fchmod(fd, file.mode() & 0444) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(path.c_str());
+        return make_error(e, "setting the mode of " + path + ": " + std::strerror(e));
+    }
     // hugetlbfs refuses ftruncate to a size that is not a whole number of pages: fallocate of the
     // last page sets the exact size (and makes that page, which a fault could not: it lies past
     // the size in whole pages). The other pages are not allocated here — fallocate would clear

@@ -77,6 +77,36 @@ class Exposure(unittest.TestCase):
                 self.assertIn("PermissionError", out)
 
 
+    def test_serve_hugetlb_keeps_the_modes(self):
+        """serve=hugetlb shows a view file as a symlink into the daemon's hugetlbfs: whoever follows
+        it is checked against the materialized file's own mode, which must be the view's (the
+        source's read bits, the daemon's owner), or a private model would be readable by anyone
+        who has the path."""
+        pool = "/proc/sys/vm/nr_hugepages"
+        before = int(read_bytes(pool))
+        run = os.path.join(self.tmp, "run")
+        self.addCleanup(lambda: open(pool, "w").write(str(before)))
+        with Mount(self.src, f"cache=8M,allow_other,serve=hugetlb,reserve_hugepages=4,hugetlb_dir={run}") as m:
+            os.chmod(m.dir, 0o755)
+            for name, want in (("public.gguf", 0o444), ("private.gguf", 0o400), ("group.gguf", 0o440)):
+                path = m.path(f"concat/{name}")
+                self.assertTrue(stat.S_ISLNK(os.lstat(path).st_mode), name)
+                self.assertEqual(read_bytes(path), read_bytes(os.path.join(self.src, name)))  # materialized (as root)
+                target = os.readlink(path)
+                st = os.stat(target)
+                self.assertEqual((stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid), (want, os.getuid(), os.getgid()), name)
+            store = os.path.dirname(os.readlink(m.path("concat/public.gguf")))
+            rc, out = as_nobody(f"print(len(open({m.path('concat/public.gguf')!r}, 'rb').read()))")
+            self.assertEqual(rc, 0, out)
+            for path in (m.path("concat/private.gguf"), os.readlink(m.path("concat/private.gguf"))):
+                rc, out = as_nobody(f"open({path!r}, 'rb').read(16)")
+                self.assertNotEqual(rc, 0, path)
+                self.assertIn("PermissionError", out)
+            rc, out = as_nobody(f"import os; os.listdir({store!r})")  # the files' names are not listed either
+            self.assertNotEqual(rc, 0)
+            self.assertIn("PermissionError", out)
+
+
 class OddNames(unittest.TestCase):
     """Spaces, UTF-8, tabs, newlines and backslashes in names: served byte-exactly in every view,
     and one record per line in .weightfs/models (escaped as `ls -b` does)."""
