@@ -89,7 +89,8 @@ int main(int argc, char** argv) {
         return 2;
     }
     const size_t size = static_cast<size_t>(st.st_size);
-    int out = open(a.dst.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    // The source's permission bits less the umask, as cp(1) gives: a private model stays private.
+    int out = open(a.dst.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 0777);
     if (out < 0) {
         std::fprintf(stderr, "weightfs-cp: %s: %s%s\n", a.dst.c_str(), std::strerror(errno),
                      errno == EEXIST ? " (refusing to overwrite)" : "");

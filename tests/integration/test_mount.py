@@ -1025,6 +1025,12 @@ def hugetlb_mounts(under):
         return [l.split()[4] for l in f if l.split()[4].startswith(under + "/") and " - hugetlbfs " in l]
 
 
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 class HugetlbServe(unittest.TestCase):
     """serve=hugetlb: view files that fit cache= are symlinks to files materialized on first use in
     a hugetlbfs the daemon mounts (hugecp on demand): exact sizes and bytes, the consumer's mmap on
@@ -1542,6 +1548,15 @@ class Tools(unittest.TestCase):
             r = subprocess.run([WEIGHTFS_CP, "--quiet", view, plain], capture_output=True, text=True)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(read_bytes(plain), want)
+            # The copy takes the source's mode less the umask, as cp(1) does: a private model stays private.
+            self.assertEqual(stat.S_IMODE(os.stat(plain).st_mode), 0o444 & ~current_umask())
+            private = os.path.join(self.tmp, "private.bin")
+            with open(private, "wb") as f:
+                f.write(want[:4096])
+            os.chmod(private, 0o600)
+            r = subprocess.run([WEIGHTFS_CP, "--quiet", private, private + ".copy"], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(stat.S_IMODE(os.stat(private + ".copy").st_mode), 0o600)
         r = subprocess.run([WEIGHTFS_CP, os.path.join(self.tmp, "missing"), os.path.join(self.tmp, "x")], capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
         self.assertEqual(subprocess.run([WEIGHTFS_CP, "only-one"], capture_output=True).returncode, 1)
