@@ -6,6 +6,8 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -45,7 +47,11 @@ void remove_stale_hugetlb_mounts(const std::string& dir) {
         long pid = std::strtol(name.c_str() + std::strlen(kPrefix), &end, 10);
         if (pid <= 0 || *end != '\0' || kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
         std::string path = dir + "/" + name;
-        umount2(path.c_str(), MNT_DETACH);
+        // Only a hugetlbfs mounted right here: never through a link planted in DIR.
+        struct stat st {};
+        struct statfs fs {};
+        if (lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+        if (statfs(path.c_str(), &fs) == 0 && fs.f_type == HUGETLBFS_MAGIC) umount2(path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
         if (rmdir(path.c_str()) == 0) spdlog::warn("removed {}: left behind by a daemon (pid {}) that was killed", path, pid);
     }
     closedir(d);

@@ -1244,9 +1244,17 @@ print(re.search(r"KernelPageSize:\\s+(\\d+)", block).group(1),
             d.wait()
             subprocess.run(["fusermount3", "-u", mnt], check=True)
             self.assertEqual(hugetlb_mounts(self.dir), left, "expected the killed daemon's hugetlbfs to remain")
+            # A link planted under the stale name of a dead pid is never followed to a mount elsewhere.
+            victim = os.path.join(self.tmp, "victim")
+            os.mkdir(victim)
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "victim", victim], check=True)
+            self.addCleanup(subprocess.run, ["umount", "-l", victim], check=False)
+            os.symlink(victim, os.path.join(self.dir, "hugetlb.4194303"))
             with Mount(self.src, self.options(0)) as m:
                 self.assertNotIn(left[0], hugetlb_mounts(self.dir))
                 self.assertIn(f"removed {left[0]}: left behind by a daemon", m.log_text())
+                self.assertTrue(os.path.ismount(victim), "a planted link led the daemon to unmount another filesystem")
+                os.unlink(os.path.join(self.dir, "hugetlb.4194303"))
                 self.assertEqual(read_bytes(m.path("concat/tiny-llama-Q8_0.gguf")), read_bytes(os.path.join(REPACK, "tiny-llama-Q8_0.gguf")))
         finally:
             unmount(mnt)
