@@ -77,13 +77,13 @@ public:
             if (S_ISDIR(ls.st_mode)) subdirs.push_back(n);
             else if (S_ISREG(ls.st_mode)) files.push_back(n);
         }
-        classify(abs, rel, files);
+        classify(rel, files);
         for (const auto& n : subdirs) scan_dir(abs + "/" + n, join_rel(rel, n));
     }
 
 private:
-    SourceFilePtr open_file(const std::string& abs, const std::string& rel) {
-        auto f = SourceFile::open(abs, rel);
+    SourceFilePtr open_file(const std::string& rel) {
+        auto f = SourceFile::open_beneath(cat_.root, rel);
         if (!f) {
             cat_.problems.push_back({"catalog", rel, 0, f.error().message});
             return nullptr;
@@ -92,9 +92,9 @@ private:
     }
 
     // Opens and parses one GGUF; records the problem and returns false when it is unusable.
-    bool open_gguf(const std::string& abs, const std::string& rel, GgufFile& out) {
+    bool open_gguf(const std::string& rel, GgufFile& out) {
         out.rel = rel;
-        out.file = open_file(abs, rel);
+        out.file = open_file(rel);
         if (!out.file) return false;
         auto h = gguf::read_header(FileByteReader(*out.file));
         if (!h) {
@@ -105,7 +105,7 @@ private:
         return true;
     }
 
-    void classify(const std::string& abs, const std::string& rel, const std::vector<std::string>& files) {
+    void classify(const std::string& rel, const std::vector<std::string>& files) {
         std::set<std::string> taken;
         // gguf-split sets, grouped by (prefix, count).
         std::map<std::pair<std::string, uint32_t>, std::map<uint32_t, std::string>> sets;
@@ -131,7 +131,7 @@ private:
             bool ok = true;
             for (auto& [index, name] : members) {
                 GgufFile g;
-                if (!open_gguf(abs + "/" + name, join_rel(rel, name), g)) ok = false;
+                if (!open_gguf(join_rel(rel, name), g)) ok = false;
                 set.shards.push_back(std::move(g));
             }
             if (ok) cat_.splits.push_back(std::move(set));
@@ -155,7 +155,7 @@ private:
             bool ok = true;
             for (auto& m : plan.members) {
                 taken.insert(m);
-                auto f = open_file(abs + "/" + m, join_rel(rel, m));
+                auto f = open_file(join_rel(rel, m));
                 if (!f) ok = false;
                 ps.parts.push_back(std::move(f));
             }
@@ -173,10 +173,10 @@ private:
             std::string child_rel = join_rel(rel, f);
             if (ends_with(f, ".gguf")) {
                 GgufFile g;
-                if (open_gguf(abs + "/" + f, child_rel, g)) cat_.ggufs.push_back(std::move(g));
+                if (open_gguf(child_rel, g)) cat_.ggufs.push_back(std::move(g));
                 continue;
             }
-            if (auto file = open_file(abs + "/" + f, child_rel)) cat_.plain.push_back({child_rel, std::move(file)});
+            if (auto file = open_file(child_rel)) cat_.plain.push_back({child_rel, std::move(file)});
         }
         collect_hf_model(rel, first_plain);
     }

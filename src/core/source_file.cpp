@@ -1,9 +1,13 @@
 #include "weightfs/source_file.hpp"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <climits>
 
 #include <algorithm>
 #include <cstring>
@@ -21,6 +25,39 @@ std::mutex stale_mu;  // serialises the one-time write of a stale reason
 Result<std::shared_ptr<SourceFile>> SourceFile::open(const std::string& path, const std::string& rel) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return make_error(errno, rel + ": cannot open: " + std::strerror(errno));
+    return adopt(fd, path, rel);
+}
+
+Result<std::shared_ptr<SourceFile>> SourceFile::open_beneath(const std::string& root, const std::string& rel) {
+    const std::string path = root + "/" + rel;
+    int dir = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return make_error(errno, root + ": cannot open: " + std::strerror(errno));
+    auto beneath = [dir](const std::string& r) {
+        open_how how {};
+        how.flags = O_RDONLY | O_CLOEXEC;
+        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+        return static_cast<int>(syscall(SYS_openat2, dir, r.c_str(), &how, sizeof how));
+    };
+    int fd = beneath(rel);
+    if (fd < 0 && errno == EXDEV) {  // it leads out of root, or through a link given as an absolute path
+        char resolved[PATH_MAX];
+        const std::string r = realpath(path.c_str(), resolved) ? std::string(resolved) : std::string();
+        const std::string prefix = root.back() == '/' ? root : root + "/";
+        if (r.size() > prefix.size() && r.compare(0, prefix.size(), prefix) == 0) fd = beneath(r.substr(prefix.size()));
+        if (fd < 0) {
+            ::close(dir);
+            return make_error(EXDEV, rel + ": leads out of SOURCE" + (r.empty() ? std::string() : " (to " + r + ")") + "; not opened");
+        }
+    } else if (fd < 0 && errno == ENOSYS) {  // before Linux 5.6
+        fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    }
+    int e = errno;
+    ::close(dir);
+    if (fd < 0) return make_error(e, rel + ": cannot open: " + std::strerror(e));
+    return adopt(fd, path, rel);
+}
+
+Result<std::shared_ptr<SourceFile>> SourceFile::adopt(int fd, const std::string& path, const std::string& rel) {
     struct stat st {};
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         int e = errno ? errno : EINVAL;

@@ -6,6 +6,7 @@
 
 #include "test_util.hpp"
 #include "weightfs/catalog.hpp"
+#include "weightfs/source_file.hpp"
 
 using namespace wfs;
 namespace fs = std::filesystem;
@@ -69,18 +70,50 @@ TEST(Catalog, FollowsSymlinksOnlyInsideSource) {
     fs::create_symlink(outside.path(), src / "leakdir");
     fs::create_symlink("nowhere", src / "dangling");
     fs::create_symlink(src.path(), src / "snapshots/loop");
+    fs::create_symlink(fs::canonical(src.path()) / "blobs/abc123", src / "snapshots/absolute.bin");  // inside, by an absolute path
 
     auto c = Catalog::scan(src.path());
     ASSERT_TRUE(c.ok());
     std::vector<std::string> rels;
     for (auto& p : c->plain) rels.push_back(p.rel);
-    EXPECT_EQ(rels, (std::vector<std::string>{"blobs/abc123", "snapshots/rev/model.bin"}));
+    EXPECT_EQ(rels, (std::vector<std::string>{"blobs/abc123", "snapshots/absolute.bin", "snapshots/rev/model.bin"}));
     ASSERT_NE(problem_for(*c, "leak.bin"), nullptr);
     EXPECT_NE(problem_for(*c, "leak.bin")->reason.find("leaves SOURCE"), std::string::npos);
     ASSERT_NE(problem_for(*c, "leakdir"), nullptr);
     ASSERT_NE(problem_for(*c, "dangling"), nullptr);
     ASSERT_NE(problem_for(*c, "snapshots/loop"), nullptr);
     EXPECT_NE(problem_for(*c, "snapshots/loop")->reason.find("already scanned"), std::string::npos);
+}
+
+// The scan looks at a path before it opens it; a user who can write in SOURCE could swap a link
+// in between. The open itself must then refuse whatever lies outside, as these links (made
+// where the scan saw regular files) do, and still follow links that stay inside.
+TEST(SourceFile, OpensOnlyWhatLiesBeneathTheRoot) {
+    test::TempDir src, outside;
+    const std::string root = fs::canonical(src.path());
+    test::write_file(outside / "secret.bin", {42});
+    test::write_file(src / "blobs/abc123", {1, 2, 3});
+    fs::create_directories(src / "dir");
+    fs::create_symlink(outside / "secret.bin", src / "absolute-out.bin");
+    fs::create_symlink(fs::relative(outside / "secret.bin", src.path()), src / "relative-out.bin");
+    fs::create_symlink(outside.path(), src / "dir/swapped");  // a directory on the way
+    fs::create_symlink(root + "/blobs/abc123", src / "absolute-in.bin");
+    fs::create_symlink("../blobs/abc123", src / "dir/relative-in.bin");
+
+    for (const char* rel : {"absolute-out.bin", "relative-out.bin", "dir/swapped/secret.bin"}) {
+        auto f = SourceFile::open_beneath(root, rel);
+        ASSERT_FALSE(f.ok()) << rel;
+        EXPECT_EQ(f.error().code, EXDEV) << rel;
+        EXPECT_NE(f.error().message.find("leads out of SOURCE"), std::string::npos) << f.error().message;
+    }
+    for (const char* rel : {"blobs/abc123", "absolute-in.bin", "dir/relative-in.bin"}) {
+        auto f = SourceFile::open_beneath(root, rel);
+        ASSERT_TRUE(f.ok()) << rel << ": " << f.error().message;
+        uint8_t got[3] = {};
+        ASSERT_TRUE((*f)->read_exact(0, 3, got).ok());
+        EXPECT_EQ(std::vector<uint8_t>(got, got + 3), (std::vector<uint8_t>{1, 2, 3})) << rel;
+        EXPECT_EQ((*f)->rel(), rel);
+    }
 }
 
 TEST(Catalog, RefusesANonDirectory) {
