@@ -20,10 +20,13 @@ int64_t mtime_ns(const struct stat& st) {
     return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
 std::mutex stale_mu;  // serialises the one-time write of a stale reason
+// O_NONBLOCK: a FIFO found where a regular file was scanned must not hang the open (adopt()
+// refuses it); cleared once the file is known to be regular.
+constexpr int kOpenFlags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
 }  // namespace
 
 Result<std::shared_ptr<SourceFile>> SourceFile::open(const std::string& path, const std::string& rel) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = ::open(path.c_str(), kOpenFlags);
     if (fd < 0) return make_error(errno, rel + ": cannot open: " + std::strerror(errno));
     return adopt(fd, path, rel);
 }
@@ -34,7 +37,7 @@ Result<std::shared_ptr<SourceFile>> SourceFile::open_beneath(const std::string& 
     if (dir < 0) return make_error(errno, root + ": cannot open: " + std::strerror(errno));
     auto beneath = [dir](const std::string& r) {
         open_how how {};
-        how.flags = O_RDONLY | O_CLOEXEC;
+        how.flags = kOpenFlags;
         how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
         return static_cast<int>(syscall(SYS_openat2, dir, r.c_str(), &how, sizeof how));
     };
@@ -49,7 +52,7 @@ Result<std::shared_ptr<SourceFile>> SourceFile::open_beneath(const std::string& 
             return make_error(EXDEV, rel + ": leads out of SOURCE" + (r.empty() ? std::string() : " (to " + r + ")") + "; not opened");
         }
     } else if (fd < 0 && errno == ENOSYS) {  // before Linux 5.6
-        fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        fd = ::open(path.c_str(), kOpenFlags);
     }
     int e = errno;
     ::close(dir);
@@ -59,10 +62,9 @@ Result<std::shared_ptr<SourceFile>> SourceFile::open_beneath(const std::string& 
 
 Result<std::shared_ptr<SourceFile>> SourceFile::adopt(int fd, const std::string& path, const std::string& rel) {
     struct stat st {};
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int e = errno ? errno : EINVAL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
         ::close(fd);
-        return make_error(e, rel + ": not a regular file");
+        return make_error(EINVAL, rel + ": not a regular file");
     }
     std::shared_ptr<SourceFile> f(new SourceFile());
     f->fd_ = fd;

@@ -1,5 +1,6 @@
 // Catalog: what a scan of SOURCE finds, what it leaves out, and why.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -106,6 +107,11 @@ TEST(SourceFile, OpensOnlyWhatLiesBeneathTheRoot) {
         EXPECT_EQ(f.error().code, EXDEV) << rel;
         EXPECT_NE(f.error().message.find("leads out of SOURCE"), std::string::npos) << f.error().message;
     }
+    // A FIFO swapped in for a file: refused at once, not an open that waits for a writer.
+    ASSERT_EQ(mkfifo((src / "fifo.bin").c_str(), 0644), 0);
+    auto fifo = SourceFile::open_beneath(root, "fifo.bin");
+    ASSERT_FALSE(fifo.ok());
+    EXPECT_NE(fifo.error().message.find("not a regular file"), std::string::npos) << fifo.error().message;
     for (const char* rel : {"blobs/abc123", "absolute-in.bin", "dir/relative-in.bin"}) {
         auto f = SourceFile::open_beneath(root, rel);
         ASSERT_TRUE(f.ok()) << rel << ": " << f.error().message;
