@@ -19,7 +19,9 @@ public:
                 uint32_t mode = 0444, int64_t mtime = 0);
 
     // Produces bytes [offset, offset+len) into dst. Precondition: offset + len <= size().
-    Status produce(uint64_t offset, size_t len, uint8_t* dst) const;
+    // Never throws: a transform that cannot get memory (std::bad_alloc) is an ENOMEM error for
+    // this read, not a fill left half-done (its cache slot waited on forever) or a dead daemon.
+    Status produce(uint64_t offset, size_t len, uint8_t* dst) const noexcept;
 
     // Bytes [offset, offset+len) as pointers to where they already sit unchanged (headers, the
     // sources' mapped pages), appended to `iov`, with the sources they point into appended to

@@ -2,12 +2,24 @@
 
 #include <algorithm>
 #include <atomic>
+#include <new>
+#include <string>
 
 namespace wfs {
 
 namespace {
 std::atomic<uint64_t> next_file_id{1};
+
+// The error for an exception out of a transform; its message is best effort (memory may be short).
+Error failure(int code, const char* what, uint64_t offset, size_t len) noexcept {
+    Error e{code, {}, offset};
+    try {
+        e.message = std::string(what) + " producing bytes [" + std::to_string(offset) + ", " + std::to_string(offset + len) + ")";
+    } catch (...) {
+    }
+    return e;
 }
+}  // namespace
 
 VirtualFile::VirtualFile(std::string view, std::vector<Extent> extents, uint64_t size,
                          std::vector<std::string> sources, uint32_t mode, int64_t mtime)
@@ -77,18 +89,24 @@ bool VirtualFile::map_range(uint64_t offset, size_t len, std::vector<iovec>& iov
     });
 }
 
-Status VirtualFile::produce(uint64_t offset, size_t len, uint8_t* dst) const {
+Status VirtualFile::produce(uint64_t offset, size_t len, uint8_t* dst) const noexcept {
     if (offset > size_ || len > size_ - offset) return make_error(EIO, "internal: read past end of virtual file");
-    Status produced;
-    const bool whole = walk(offset, len, [&](const Extent& e, uint64_t within, size_t n) -> size_t {
-        produced = e.piece->produce(e.piece_offset + within, n, dst);
-        if (!produced) return 0;
-        dst += n;
-        return n;
-    });
-    if (!produced) return produced;
-    if (!whole) return make_error(EIO, "internal: extent list has a gap");
-    return {};
+    try {
+        Status produced;
+        const bool whole = walk(offset, len, [&](const Extent& e, uint64_t within, size_t n) -> size_t {
+            produced = e.piece->produce(e.piece_offset + within, n, dst);
+            if (!produced) return 0;
+            dst += n;
+            return n;
+        });
+        if (!produced) return produced;
+        if (!whole) return make_error(EIO, "internal: extent list has a gap");
+        return {};
+    } catch (const std::bad_alloc&) {
+        return failure(ENOMEM, "out of memory", offset, len);
+    } catch (const std::exception& e) {
+        return failure(EIO, e.what(), offset, len);
+    }
 }
 
 }  // namespace wfs

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <exception>
 
+#include <spdlog/spdlog.h>
+
 namespace wfs {
 
 void parallel_for(size_t n, const std::function<void(size_t)>& fn) {
@@ -69,7 +71,14 @@ void WorkerPool::run() {
             task = std::move(tasks_.front());
             tasks_.pop_front();
         }
-        task();
+        // A task reports its own errors; one that throws anyway must not take the daemon down.
+        try {
+            task();
+        } catch (const std::exception& e) {
+            spdlog::error("a background task failed: {}", e.what());
+        } catch (...) {
+            spdlog::error("a background task failed");
+        }
     }
 }
 

@@ -25,10 +25,15 @@ class PatternPiece final : public Piece {
 public:
     mutable std::atomic<int> produced{0};
     mutable std::atomic<int> fail_next{0};
+    mutable std::atomic<int> throw_next{0};  // as a transform out of memory does
     std::chrono::milliseconds delay{0};
     Status produce(uint64_t offset, size_t len, uint8_t* dst) const override {
         produced++;
         if (delay.count()) std::this_thread::sleep_for(delay);
+        if (throw_next > 0) {
+            throw_next--;
+            throw std::bad_alloc();
+        }
         if (fail_next > 0) {
             fail_next--;
             return make_error(EIO, "injected failure");
@@ -143,6 +148,34 @@ TEST(ChunkCache, WaitersOfAFailedFillSeeTheError) {
     for (auto& t : ts) t.join();
     EXPECT_GE(errors, 1);
     EXPECT_TRUE(f.cache->get(*f.file, 0).ok());
+}
+
+// A transform that throws (std::bad_alloc) fails that fill with ENOMEM — its waiters see the
+// error, the next read fills the chunk — and on a pool worker (a prefetch) it neither kills the
+// daemon nor stops the pool.
+TEST(ChunkCache, AFillThatThrowsIsAnErrorNotAHangOrACrash) {
+    Fixture f(4, 4 * Fixture::kChunk);
+    f.piece->delay = 50ms;
+    f.piece->throw_next = 1;
+    std::atomic<int> enomem{0};
+    std::vector<std::thread> ts;
+    for (int i = 0; i < 3; ++i)
+        ts.emplace_back([&] {
+            auto p = f.cache->get(*f.file, 2);
+            if (!p.ok() && p.error().code == ENOMEM) enomem++;
+        });
+    for (auto& t : ts) t.join();
+    EXPECT_GE(enomem, 1);
+    auto p = f.cache->get(*f.file, 2);
+    ASSERT_TRUE(p.ok());
+    EXPECT_TRUE(f.check(*p, 2));
+
+    WorkerPool pool(1);
+    std::atomic<bool> after{false};
+    pool.submit([] { throw std::runtime_error("a stray exception"); });
+    pool.submit([&] { after = true; });
+    for (int i = 0; i < 200 && !after; ++i) std::this_thread::sleep_for(5ms);
+    EXPECT_TRUE(after);
 }
 
 TEST(ChunkCache, CorrectBytesUnderConcurrentLoad) {
