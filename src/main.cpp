@@ -5,6 +5,7 @@
 #include <fuse_lowlevel.h>
 
 #include <cstring>
+#include <exception>
 
 #include "fs/daemon.hpp"
 #include "fs/report.hpp"
@@ -32,5 +33,10 @@ int main(int argc, char** argv) {
         std::printf("weightfs %s\nlibfuse %s, passthrough: %s\n", WEIGHTFS_VERSION, fuse_pkgversion(), passthrough);
         return 0;
     }
-    return wfs::run_daemon(*opt);
+    try {
+        return wfs::run_daemon(*opt);
+    } catch (const std::exception& e) {  // before the mount (after it, every path is caught inside)
+        std::fprintf(stderr, "weightfs: internal error: %s\n", e.what());
+        return wfs::kExitSource;
+    }
 }

@@ -185,7 +185,15 @@ int run_daemon(const Options& opt) {
     }
 
     // Child (or foreground): reserve the cache and start threads now that no fork follows.
-    if (auto started = (*engine)->start(); !started) {
+    // Mounted from here on: nothing may leave without unmounting.
+    Status started = [&]() -> Status {
+        try {
+            return (*engine)->start();
+        } catch (const std::exception& e) {
+            return make_error(ENOMEM, std::string("internal error: ") + e.what());
+        }
+    }();
+    if (!started) {
         spdlog::error("cache set-up failed: {}", started.error().message);
         if (opt.foreground) std::fprintf(stderr, "weightfs: %s\n", started.error().message.c_str());
         report(report_fd, kExitCache, started.error().message);

@@ -40,7 +40,7 @@ LayerPlan plan_layers(const std::vector<std::string>& names, const std::string& 
             size_t end = n.find('.', lp.size());
             if (end != std::string::npos) {
                 std::string idx = n.substr(lp.size(), end - lp.size());
-                if (!idx.empty() && idx.size() < 10 && std::all_of(idx.begin(), idx.end(), ::isdigit) &&
+                if (!idx.empty() && idx.size() < 10 && std::all_of(idx.begin(), idx.end(), [](unsigned char c) { return c >= '0' && c <= '9'; }) &&
                     std::to_string(std::stol(idx)) == idx) {
                     by_layer[std::stol(idx)].push_back(n);
                     continue;

@@ -39,7 +39,15 @@ VirtualTree build_tree(const Catalog& catalog, const ViewOptions& options, ViewR
     for (const auto& m : catalog.hf_models)
         if (m.usable) usable.push_back(&m);
     std::vector<std::shared_ptr<const Result<Bf16Model>>> computed(usable.size());
-    parallel_for(usable.size(), [&](size_t i) { computed[i] = std::make_shared<const Result<Bf16Model>>(bf16_model(*usable[i])); });
+    // An exception out of one model or view (memory, or a bug a hostile file found) costs that
+    // model or view, with the reason listed, not the mount.
+    parallel_for(usable.size(), [&](size_t i) {
+        try {
+            computed[i] = std::make_shared<const Result<Bf16Model>>(bf16_model(*usable[i]));
+        } catch (const std::exception& e) {
+            computed[i] = std::make_shared<const Result<Bf16Model>>(make_error(EIO, std::string("internal error: ") + e.what()));
+        }
+    });
     for (size_t i = 0; i < usable.size(); ++i) bf16_models[usable[i]] = computed[i];
 
     const auto views = make_views();
@@ -47,7 +55,13 @@ VirtualTree build_tree(const Catalog& catalog, const ViewOptions& options, ViewR
     std::vector<ViewReport> reports(views.size());
     parallel_for(views.size(), [&](size_t i) {
         ViewContext ctx{catalog, options, trees[i], reports[i], bf16_models};
-        views[i]->build(ctx);
+        try {
+            views[i]->build(ctx);
+        } catch (const std::exception& e) {
+            trees[i] = VirtualTree{};
+            reports[i] = ViewReport{};
+            reports[i].problems.push_back({views[i]->name(), "", 0, std::string("internal error, view left empty: ") + e.what()});
+        }
     });
     VirtualTree tree;
     for (size_t i = 0; i < views.size(); ++i) {
