@@ -51,7 +51,7 @@ Result<std::shared_ptr<SourceFile>> SourceFile::open_beneath(const std::string& 
             ::close(dir);
             return make_error(EXDEV, rel + ": leads out of SOURCE" + (r.empty() ? std::string() : " (to " + r + ")") + "; not opened");
         }
-    } else if (fd < 0 && errno == ENOSYS) {  // before Linux 5.6
+    } else if (fd < 0 && (errno == ENOSYS || errno == EPERM)) {  // before Linux 5.6, or a seccomp filter that predates it
         fd = ::open(path.c_str(), kOpenFlags);
     }
     int e = errno;
