@@ -57,6 +57,18 @@ struct Fixture {
         file = std::make_unique<VirtualFile>("t", std::vector<Extent>{{0, file_size, piece, 0}}, file_size,
                                              std::vector<std::string>{});
     }
+    // `readers` threads get chunk `index` at once; how many got an error (with errno `code`, if given).
+    int failed_readers(uint64_t index, int readers, int code = 0) {
+        std::atomic<int> failed{0};
+        std::vector<std::thread> ts;
+        for (int i = 0; i < readers; ++i)
+            ts.emplace_back([&] {
+                auto p = cache->get(*file, index);
+                if (!p.ok() && (code == 0 || p.error().code == code)) failed++;
+            });
+        for (auto& t : ts) t.join();
+        return failed;
+    }
     bool check(const ChunkCache::Pin& p, uint64_t index) const {
         for (size_t i = 0; i < p.size(); ++i)
             if (p.data()[i] != PatternPiece::byte_at(index * kChunk + i)) return false;
@@ -139,14 +151,7 @@ TEST(ChunkCache, WaitersOfAFailedFillSeeTheError) {
     Fixture f(4, 4 * Fixture::kChunk);
     f.piece->delay = 50ms;
     f.piece->fail_next = 1;
-    std::atomic<int> errors{0};
-    std::vector<std::thread> ts;
-    for (int i = 0; i < 4; ++i)
-        ts.emplace_back([&] {
-            if (!f.cache->get(*f.file, 0).ok()) errors++;
-        });
-    for (auto& t : ts) t.join();
-    EXPECT_GE(errors, 1);
+    EXPECT_GE(f.failed_readers(0, 4), 1);
     EXPECT_TRUE(f.cache->get(*f.file, 0).ok());
 }
 
@@ -157,15 +162,7 @@ TEST(ChunkCache, AFillThatThrowsIsAnErrorNotAHangOrACrash) {
     Fixture f(4, 4 * Fixture::kChunk);
     f.piece->delay = 50ms;
     f.piece->throw_next = 1;
-    std::atomic<int> enomem{0};
-    std::vector<std::thread> ts;
-    for (int i = 0; i < 3; ++i)
-        ts.emplace_back([&] {
-            auto p = f.cache->get(*f.file, 2);
-            if (!p.ok() && p.error().code == ENOMEM) enomem++;
-        });
-    for (auto& t : ts) t.join();
-    EXPECT_GE(enomem, 1);
+    EXPECT_GE(f.failed_readers(2, 3, ENOMEM), 1);
     auto p = f.cache->get(*f.file, 2);
     ASSERT_TRUE(p.ok());
     EXPECT_TRUE(f.check(*p, 2));
