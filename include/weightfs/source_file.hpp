@@ -20,11 +20,8 @@ class SourceFile {
 public:
     // Opens `path` read-only; `rel` is the path relative to SOURCE, used in messages.
     static Result<std::shared_ptr<SourceFile>> open(const std::string& path, const std::string& rel);
-    // Opens `rel` under the directory `root` so that the file reached lies inside it, whatever a
-    // link or directory on the way became since the scan looked at it (a user who can write in
-    // SOURCE must not swap in a link to a file the daemon, as root, can read and they cannot):
-    // the kernel resolves it beneath root (openat2 RESOLVE_BENEATH), and a link given as an
-    // absolute path inside root, which that refuses, is resolved first and opened the same way.
+    // Opens `rel` under the directory `root` by wfs::open_beneath(): the file reached lies inside
+    // root, whatever a link or directory on the way became since the scan looked at it.
     static Result<std::shared_ptr<SourceFile>> open_beneath(const std::string& root, const std::string& rel);
     ~SourceFile();
     SourceFile(const SourceFile&) = delete;

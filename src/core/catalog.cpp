@@ -1,7 +1,9 @@
 #include "weightfs/catalog.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <climits>
@@ -18,6 +20,7 @@
 #include "formats/hf.hpp"
 #include "formats/safetensors.hpp"
 #include "transforms/part_names.hpp"
+#include "weightfs/beneath.hpp"
 #include "weightfs/worker_pool.hpp"
 
 namespace wfs {
@@ -35,32 +38,39 @@ public:
     explicit Scanner(Catalog& c) : cat_(c) {}
 
     void scan_dir(const std::string& abs, const std::string& rel) {
+        // Opened beneath SOURCE, like every file: a directory swapped for a link out of it after
+        // its parent was listed is not listed (its names would show in .weightfs/models).
+        auto fd = open_beneath(cat_.root, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (!fd) {
+            cat_.problems.push_back({"catalog", rel, 0, fd.error().message});
+            return;
+        }
         struct stat st {};
-        if (stat(abs.c_str(), &st) != 0) return;
+        DIR* d = fstat(*fd, &st) == 0 ? fdopendir(*fd) : nullptr;
+        if (!d) {
+            cat_.problems.push_back({"catalog", rel, 0, std::string("cannot read directory: ") + std::strerror(errno)});
+            close(*fd);
+            return;
+        }
         if (!visited_.insert({st.st_dev, st.st_ino}).second) {
             cat_.problems.push_back({"catalog", rel, 0, "directory already scanned (symlink loop or duplicate link)"});
+            closedir(d);
             return;
         }
         cat_.dirs.push_back(rel);
-        DIR* d = opendir(abs.c_str());
-        if (!d) {
-            cat_.problems.push_back({"catalog", rel, 0, std::string("cannot read directory: ") + std::strerror(errno)});
-            return;
-        }
         std::vector<std::string> names;
         while (dirent* e = readdir(d)) {
             std::string n = e->d_name;
             // Dot entries are skipped: ".", "..", and hidden state such as HF's ".locks" or ".no_exist".
             if (!n.empty() && n[0] != '.') names.push_back(n);
         }
-        closedir(d);
         std::sort(names.begin(), names.end());
 
         std::vector<std::string> files, subdirs;
         for (const auto& n : names) {
             std::string child_abs = abs + "/" + n, child_rel = join_rel(rel, n);
             struct stat ls {};
-            if (lstat(child_abs.c_str(), &ls) != 0) continue;
+            if (fstatat(dirfd(d), n.c_str(), &ls, AT_SYMLINK_NOFOLLOW) != 0) continue;
             if (S_ISLNK(ls.st_mode)) {
                 char resolved[PATH_MAX];
                 if (!realpath(child_abs.c_str(), resolved)) {
@@ -77,6 +87,7 @@ public:
             if (S_ISDIR(ls.st_mode)) subdirs.push_back(n);
             else if (S_ISREG(ls.st_mode)) files.push_back(n);
         }
+        closedir(d);
         classify(rel, files);
         for (const auto& n : subdirs) scan_dir(abs + "/" + n, join_rel(rel, n));
     }

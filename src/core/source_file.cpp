@@ -1,17 +1,15 @@
 #include "weightfs/source_file.hpp"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-#include <climits>
 
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+
+#include "weightfs/beneath.hpp"
 
 namespace wfs {
 
@@ -32,32 +30,9 @@ Result<std::shared_ptr<SourceFile>> SourceFile::open(const std::string& path, co
 }
 
 Result<std::shared_ptr<SourceFile>> SourceFile::open_beneath(const std::string& root, const std::string& rel) {
-    const std::string path = root + "/" + rel;
-    int dir = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0) return make_error(errno, root + ": cannot open: " + std::strerror(errno));
-    auto beneath = [dir](const std::string& r) {
-        open_how how {};
-        how.flags = kOpenFlags;
-        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-        return static_cast<int>(syscall(SYS_openat2, dir, r.c_str(), &how, sizeof how));
-    };
-    int fd = beneath(rel);
-    if (fd < 0 && errno == EXDEV) {  // it leads out of root, or through a link given as an absolute path
-        char resolved[PATH_MAX];
-        const std::string r = realpath(path.c_str(), resolved) ? std::string(resolved) : std::string();
-        const std::string prefix = root.back() == '/' ? root : root + "/";
-        if (r.size() > prefix.size() && r.compare(0, prefix.size(), prefix) == 0) fd = beneath(r.substr(prefix.size()));
-        if (fd < 0) {
-            ::close(dir);
-            return make_error(EXDEV, rel + ": leads out of SOURCE" + (r.empty() ? std::string() : " (to " + r + ")") + "; not opened");
-        }
-    } else if (fd < 0 && (errno == ENOSYS || errno == EPERM)) {  // before Linux 5.6, or a seccomp filter that predates it
-        fd = ::open(path.c_str(), kOpenFlags);
-    }
-    int e = errno;
-    ::close(dir);
-    if (fd < 0) return make_error(e, rel + ": cannot open: " + std::strerror(e));
-    return adopt(fd, path, rel);
+    auto fd = wfs::open_beneath(root, rel, kOpenFlags);
+    if (!fd) return fd.error();
+    return adopt(*fd, root + "/" + rel, rel);
 }
 
 Result<std::shared_ptr<SourceFile>> SourceFile::adopt(int fd, const std::string& path, const std::string& rel) {

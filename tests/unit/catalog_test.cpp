@@ -1,11 +1,13 @@
 // Catalog: what a scan of SOURCE finds, what it leaves out, and why.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 
 #include "test_util.hpp"
+#include "weightfs/beneath.hpp"
 #include "weightfs/catalog.hpp"
 #include "weightfs/source_file.hpp"
 
@@ -106,7 +108,15 @@ TEST(SourceFile, OpensOnlyWhatLiesBeneathTheRoot) {
         ASSERT_FALSE(f.ok()) << rel;
         EXPECT_EQ(f.error().code, EXDEV) << rel;
         EXPECT_NE(f.error().message.find("leads out of SOURCE"), std::string::npos) << f.error().message;
+        EXPECT_EQ(f.error().message.find(outside.path()), std::string::npos) << "names what lies outside";
     }
+    // A directory the scan would list, swapped for a link out: not opened either.
+    auto d = open_beneath(root, "dir/swapped", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ASSERT_FALSE(d.ok());
+    EXPECT_EQ(d.error().code, EXDEV);
+    auto top = open_beneath(root, "", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ASSERT_TRUE(top.ok()) << top.error().message;
+    close(*top);
     // A FIFO swapped in for a file: refused at once, not an open that waits for a writer.
     ASSERT_EQ(mkfifo((src / "fifo.bin").c_str(), 0644), 0);
     auto fifo = SourceFile::open_beneath(root, "fifo.bin");
