@@ -1,6 +1,7 @@
 #include "views/llama2c.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <unordered_map>
 
@@ -49,8 +50,19 @@ void Llama2cView::build(ViewContext& ctx) const {
         for (const auto& shard : m.shards) mtime = std::max(mtime, shard.file->mtime_sec());
         const int64_t D = cfg->hidden_size, L = cfg->num_hidden_layers, NH = cfg->num_attention_heads,
                       NKV = cfg->num_key_value_heads ? cfg->num_key_value_heads : cfg->num_attention_heads, V = cfg->vocab_size;
-        if (D <= 0 || L <= 0 || NH <= 0 || V <= 0 || D % NH != 0 || (cfg->head_dim && cfg->head_dim != D / NH)) {
-            refuse("llama2.c needs head size = hidden_size / num_attention_heads and positive sizes");
+        constexpr int64_t kInt32 = INT32_MAX;  // the header's fields
+        if (D <= 0 || L <= 0 || NH <= 0 || V <= 0 || NKV <= 0 || NKV > NH || D > kInt32 || V > kInt32 ||
+            cfg->max_position_embeddings < 0 || cfg->max_position_embeddings > kInt32 || D % NH != 0 ||
+            (cfg->head_dim && cfg->head_dim != D / NH)) {
+            refuse("llama2.c needs head size = hidden_size / num_attention_heads, 0 < num_key_value_heads <= "
+                   "num_attention_heads, and positive sizes that fit its 32-bit header");
+            continue;
+        }
+        // Every layer is 9 tensors here (2 norms, 7 matrices): a config claiming more layers than
+        // the checkpoint can hold is refused before anything is made per layer.
+        if (L > static_cast<int64_t>(tensors.size() / 9)) {
+            refuse("num_hidden_layers is " + std::to_string(L) + ", but the checkpoint's " + std::to_string(tensors.size()) +
+                   " tensors hold at most " + std::to_string(tensors.size() / 9) + " layers");
             continue;
         }
         const int64_t hs = D / NH, KV = NKV * hs;
@@ -73,7 +85,12 @@ void Llama2cView::build(ViewContext& ctx) const {
         };
         const TensorBytes* embed = need("model.embed_tokens.weight", {uint64_t(V), uint64_t(D)});
         const TensorBytes* gate0 = tensors.count("model.layers.0.mlp.gate_proj.weight") ? &tensors["model.layers.0.mlp.gate_proj.weight"] : nullptr;
-        const int64_t H = gate0 && gate0->shape.size() == 2 ? static_cast<int64_t>(gate0->shape[0]) : cfg->intermediate_size;
+        const int64_t H = gate0 && gate0->shape.size() == 2 ? static_cast<int64_t>(std::min<uint64_t>(gate0->shape[0], INT64_MAX))
+                                                            : cfg->intermediate_size;
+        if (H <= 0 || H > kInt32) {
+            refuse("llama2.c needs an intermediate size that fits its 32-bit header");
+            continue;
+        }
         unsigned gs = 64;
         while (D % gs != 0) gs /= 2;
         auto source = [](const TensorBytes& t, unsigned heads) {

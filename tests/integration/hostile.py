@@ -276,4 +276,8 @@ def generate(root):
     # Odd but not wrong for every view (layers/ needs only tensor names): must not crash or hang.
     sharded("config-deeply-nested", None, config_text='{"a":' + "{\"b\":" * 100_000 + "1" + "}" * 100_001)
     bad_paths.append(sharded("config-layers-huge", None, config_text=json.dumps(dict(config, num_hidden_layers=2**62))))
+    # Sizes llama2c/ accepts (it makes the norms and matrices of every layer) with a layer count no
+    # checkpoint holds: refused at once, not a mount that never comes while memory fills.
+    bad_paths.append(sharded("config-llama-layers-huge", None, config_text=json.dumps(dict(
+        config, num_attention_heads=1, vocab_size=8, intermediate_size=8, num_hidden_layers=2**40))))
     return bad_paths, good_paths
