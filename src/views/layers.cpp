@@ -1,6 +1,7 @@
 #include "views/layers.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cctype>
 #include <map>
 #include <string_view>
@@ -47,10 +48,13 @@ Result<std::vector<std::pair<std::string, VirtualFilePtr>>> gguf_layer_set(const
                                                                         const std::vector<std::string>& sources, int64_t mtime) {
     std::vector<long> layers;
     for (const auto& t : tensors)
-        if (long b = blk_index(t.info.name); b >= 0 && std::find(layers.begin(), layers.end(), b) == layers.end()) layers.push_back(b);
+        if (long b = blk_index(t.info.name); b >= 0) layers.push_back(b);
     std::sort(layers.begin(), layers.end());
+    layers.erase(std::unique(layers.begin(), layers.end()), layers.end());
     if (layers.empty()) return std::vector<std::pair<std::string, VirtualFilePtr>>{};
     const size_t n = layers.size();
+    if (n > UINT16_MAX)  // split.no and split.count are 16-bit keys
+        return make_error(EINVAL, std::to_string(n) + " layers: a gguf-split set holds at most 65535 shards");
     std::vector<std::vector<const GgufTensorRef*>> shard(n);
     size_t current = 0;
     bool seen_layer = false;

@@ -77,3 +77,32 @@ TEST(GgufLayers, OneLayerPerShardWithEveryTensorIntact) {
     }
     EXPECT_EQ(seen, source->tensors.size());
 }
+
+// split.no and split.count are 16-bit keys: a GGUF of more layers than that (each tensor its own
+// "blk.N.") is refused with the reason, not served with the counts wrapped. The layer numbers are
+// collected in one sort (a search per tensor made this quadratic in hostile files).
+TEST(GgufLayers, MoreLayersThanASplitSetHoldsIsRefused) {
+    test::TempDir src;
+    constexpr uint32_t kLayers = 65536;
+    std::vector<gguf::TensorInfo> infos(kLayers);
+    for (uint32_t i = 0; i < kLayers; ++i) {
+        infos[i].name = "blk." + std::to_string(i) + ".w";
+        infos[i].n_dims = 1;
+        infos[i].type = 0;  // F32
+        infos[i].nbytes = 4;
+        infos[i].offset = uint64_t(i) * gguf::kDefaultAlignment;
+    }
+    auto bytes = gguf::write_metadata(3, {gguf::make_u16("x.y", 1)}, infos, gguf::kDefaultAlignment, true);
+    bytes.resize(bytes.size() + uint64_t(kLayers) * gguf::kDefaultAlignment);
+    test::write_file(src / "many.gguf", bytes);
+    EngineConfig cfg;
+    cfg.source = src.path();
+    cfg.arena.bytes = 16 << 20;
+    cfg.threads = 1;
+    auto e = Engine::create(cfg);
+    ASSERT_TRUE(e.ok()) << e.error().message;
+    const auto& tree = (*e)->tree();
+    EXPECT_EQ(tree.lookup(tree.lookup(VirtualTree::kRoot, "layers")->ino, "many"), nullptr);
+    EXPECT_NE((*e)->models_text().find("65536 layers: a gguf-split set holds at most 65535 shards"), std::string::npos);
+}
+
