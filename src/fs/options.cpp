@@ -8,6 +8,8 @@
 #include <sstream>
 #include <thread>
 
+#include "transforms/part_names.hpp"
+
 namespace wfs {
 
 namespace {
@@ -24,7 +26,7 @@ const std::set<std::string> kDropped = {"defaults", "nofail", "_netdev", "noauto
                                         "nosymfollow", "symfollow", "nouser_xattr", "user_xattr"};
 
 Result<unsigned> parse_count(const std::string& key, const std::string& v, unsigned max) {
-    if (v.empty() || v.size() > 6 || !std::all_of(v.begin(), v.end(), [](unsigned char c) { return c >= '0' && c <= '9'; }))
+    if (v.size() > 6 || !all_digits(v))
         return make_error(EINVAL, key + "=" + v + ": expected a whole number");
     unsigned n = static_cast<unsigned>(std::stoul(v));
     if (n > max) return make_error(EINVAL, key + "=" + v + ": at most " + std::to_string(max));

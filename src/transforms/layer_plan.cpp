@@ -1,11 +1,12 @@
 #include "transforms/layer_plan.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <map>
 #include <set>
 #include <string_view>
 #include <unordered_set>
+
+#include "transforms/part_names.hpp"
 
 namespace wfs {
 
@@ -40,7 +41,7 @@ LayerPlan plan_layers(const std::vector<std::string>& names, const std::string& 
             size_t end = n.find('.', lp.size());
             if (end != std::string::npos) {
                 std::string idx = n.substr(lp.size(), end - lp.size());
-                if (!idx.empty() && idx.size() < 10 && std::all_of(idx.begin(), idx.end(), [](unsigned char c) { return c >= '0' && c <= '9'; }) &&
+                if (idx.size() < 10 && all_digits(idx) &&
                     std::to_string(std::stol(idx)) == idx) {
                     by_layer[std::stol(idx)].push_back(n);
                     continue;

@@ -6,9 +6,13 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace wfs {
+
+// Whether `s` is one or more ASCII digits (the numbers in file, tensor and option names).
+bool all_digits(std::string_view s);
 
 // Any shard of a numbered set: PREFIX-<K>-of-<N>SUFFIX, K and N decimal (up to 9 digits), K
 // written in a fixed width — "model-00002-of-00163.safetensors", "x-3-of-12.bin".

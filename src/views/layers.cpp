@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cctype>
 #include <map>
 #include <string_view>
 #include <unordered_map>
@@ -34,7 +33,7 @@ long blk_index(const std::string& name) {
     if (name.compare(0, 4, "blk.") != 0) return -1;
     size_t end = name.find('.', 4);
     std::string n = name.substr(4, end == std::string::npos ? std::string::npos : end - 4);
-    if (n.empty() || n.size() > 9 || !std::all_of(n.begin(), n.end(), [](unsigned char c) { return c >= '0' && c <= '9'; })) return -1;
+    if (n.size() > 9 || !all_digits(n)) return -1;
     return std::stol(n);
 }
 
