@@ -37,7 +37,9 @@ class Scanner {
 public:
     explicit Scanner(Catalog& c) : cat_(c) {}
 
-    void scan_dir(const std::string& abs, const std::string& rel) {
+    // `rel`: the directory relative to SOURCE ("" for SOURCE itself).
+    void scan_dir(const std::string& rel) {
+        const std::string abs = rel.empty() ? cat_.root : cat_.root + "/" + rel;
         // Opened beneath SOURCE, like every file: a directory swapped for a link out of it after
         // its parent was listed is not listed (its names would show in .weightfs/models).
         auto fd = open_beneath(cat_.root, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -89,7 +91,7 @@ public:
         }
         closedir(d);
         classify(rel, files);
-        for (const auto& n : subdirs) scan_dir(abs + "/" + n, join_rel(rel, n));
+        for (const auto& n : subdirs) scan_dir(join_rel(rel, n));
     }
 
 private:
@@ -294,7 +296,7 @@ Result<Catalog> Catalog::scan(const std::string& root) {
     if (stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode)) return make_error(ENOTDIR, root + ": not a directory");
     Catalog c;
     c.root = resolved;
-    Scanner(c).scan_dir(c.root, "");
+    Scanner(c).scan_dir("");
     return c;
 }
 
